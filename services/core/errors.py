@@ -1,0 +1,58 @@
+"""The one exception hierarchy: each error has a stable `code` and an HTTP status.
+
+The API maps these to `{"error": {"code", "message"}}` once; workers record code and
+message on the clip.
+"""
+
+
+class SharprError(Exception):
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(SharprError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(SharprError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(SharprError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(SharprError):
+    code = "conflict"
+    status = 409
+
+
+class TooLarge(SharprError):
+    code = "too_large"
+    status = 413
+
+
+class Unprocessable(SharprError):
+    code = "unprocessable"
+    status = 422
+
+
+class Unavailable(SharprError):
+    code = "unavailable"
+    status = 503
+
+
+class BadMedia(SharprError):
+    """A clip that cannot be decoded: permanent, never retried."""
+
+    code = "bad_media"
+    status = 422

@@ -1,0 +1,81 @@
+"""Where things live: object keys in the bucket and key names in Redis.
+
+One place builds every name, so the API, the worker and the packager cannot disagree.
+"""
+
+import re
+
+STREAM_ID_RE = re.compile(r"^[a-z0-9]{20,40}$")
+INPUT_EXTENSIONS = ("webm", "mp4")
+SEGMENT_EXTENSION = "ts"
+REDIS_PREFIX = "sharpr"
+
+
+def stream_prefix(stream_id: str) -> str:
+    return f"streams/{stream_id}/"
+
+
+def input_key(stream_id: str, seq: int, ext: str) -> str:
+    if ext not in INPUT_EXTENSIONS:
+        raise ValueError(f"unsupported clip extension {ext!r}")
+    return f"streams/{stream_id}/input/{seq:06d}.{ext}"
+
+
+def output_key(stream_id: str, seq: int) -> str:
+    return f"streams/{stream_id}/output/{seq:06d}.mp4"
+
+
+def hls_prefix(stream_id: str) -> str:
+    return f"streams/{stream_id}/hls/"
+
+
+def segment_name(seq: int, n: int) -> str:
+    """A segment's file name, relative to the playlist."""
+    return f"{seq:06d}_{n:03d}.{SEGMENT_EXTENSION}"
+
+
+def segment_key(stream_id: str, seq: int, n: int) -> str:
+    return hls_prefix(stream_id) + segment_name(seq, n)
+
+
+def playlist_key(stream_id: str) -> str:
+    return hls_prefix(stream_id) + "index.m3u8"
+
+
+def original_playlist_key(stream_id: str) -> str:
+    return hls_prefix(stream_id) + "original.m3u8"
+
+
+def download_key(stream_id: str) -> str:
+    return f"streams/{stream_id}/enhanced.mp4"
+
+
+def parse_input_key(stream_id: str, key: str) -> tuple[int, str] | None:
+    """(seq, ext) if `key` is a clip key inside this stream's input prefix, else None."""
+    match = re.fullmatch(
+        rf"streams/{re.escape(stream_id)}/input/(\d{{6}})\.({'|'.join(INPUT_EXTENSIONS)})", key
+    )
+    return (int(match[1]), match[2]) if match else None
+
+
+# Redis keys
+def redis_stream(stream_id: str) -> str:
+    return f"{REDIS_PREFIX}:stream:{stream_id}"
+
+
+def redis_clip(stream_id: str, seq: int) -> str:
+    return f"{REDIS_PREFIX}:stream:{stream_id}:clip:{seq}"
+
+
+def redis_clip_index(stream_id: str) -> str:
+    """Sorted set of registered clip seqs."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:clips"
+
+
+def redis_hls(stream_id: str) -> str:
+    """The packager's record of what the playlist holds."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:hls"
+
+
+def redis_stream_lock(stream_id: str) -> str:
+    return f"{REDIS_PREFIX}:lock:stream:{stream_id}"

@@ -1,0 +1,75 @@
+"""Pydantic models of a stream and its clips, as stored in Redis and shown by the API."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Mode(StrEnum):
+    anime = "anime"
+    live_action = "live_action"
+
+
+class ColorVision(StrEnum):
+    none = "none"
+    protanopia = "protanopia"
+    deuteranopia = "deuteranopia"
+    tritanopia = "tritanopia"
+
+
+class StreamState(StrEnum):
+    live = "live"
+    ending = "ending"
+    ended = "ended"
+    failed = "failed"
+
+
+class ClipState(StrEnum):
+    uploaded = "uploaded"
+    queued = "queued"
+    upscaling = "upscaling"
+    encoded = "encoded"
+    packaged = "packaged"
+    failed = "failed"
+
+
+class Enhancement(BaseModel):
+    """What is done to every frame of a stream."""
+
+    mode: Mode = Field(Mode.anime, description="Content type: picks the model.")
+    scale: int = Field(2, ge=2, le=4, description="Output size over input size.")
+    dim_lift: bool = Field(False, description="Lift dark scenes before the model sees them.")
+    color_vision: ColorVision = Field(ColorVision.none, description="Daltonize for a viewer type.")
+    color_vision_strength: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class Stream(BaseModel):
+    id: str
+    token_hash: str
+    enhancement: Enhancement
+    state: StreamState = StreamState.live
+    created_at: float
+    source_url: str | None = None
+    error: str | None = None
+
+
+class Clip(BaseModel):
+    stream_id: str
+    seq: int
+    key: str
+    state: ClipState = ClipState.uploaded
+    frames_done: int = 0
+    frames_total: int | None = None
+    duration: float | None = Field(None, description="Seconds of upscaled video, once encoded.")
+    width: int | None = None
+    height: int | None = None
+    degraded: bool = Field(False, description="Upscaled by the plain resize, not the model.")
+    timings: dict[str, float] = Field(default_factory=dict)
+    error_code: str | None = None
+    error: str | None = None
+    updated_at: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will happen to this clip before packaging."""
+        return self.state in (ClipState.encoded, ClipState.packaged, ClipState.failed)

@@ -1,0 +1,84 @@
+"""The one settings class, read from `SHARPR_*` environment variables.
+
+Every default runs the local stack (`sharpr up`) with no configuration; production
+overrides the endpoints and secrets. Nothing else in the code base reads `os.environ`.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_S3_SECRET = "sharpr-dev-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHARPR_", env_ignore_empty=True)
+
+    env: Literal["dev", "prod"] = "dev"
+    log_level: str = "INFO"
+    data_dir: Path = Path(".sharpr")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # S3: endpoint None means AWS itself. `s3_public_url` is what browsers use to reach
+    # the same server (playlists, segments, presigned uploads); it defaults to the endpoint.
+    s3_endpoint_url: str | None = "http://127.0.0.1:8333"
+    s3_public_url: str | None = None
+    s3_bucket: str = "sharpr"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "sharpr"
+    s3_secret_key: str = DEV_S3_SECRET
+    # Browsers fetch public HLS objects and POST presigned uploads; both are safe from any
+    # origin (reads are public, writes need a signed policy), and extension ids vary.
+    s3_cors_origins: list[str] = Field(default=["*"])
+
+    # The API as a browser reaches it, and who may call it from a page.
+    public_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    cors_origins: list[str] = Field(
+        default=["chrome-extension://*", "http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+
+    # Clip and stream limits, enforced by the API and, for bytes, by S3 itself.
+    clip_max_bytes: int = 64 * 1024 * 1024
+    clip_max_seconds: float = 12.0
+    clip_max_pixels: int = 1920 * 1080
+    max_clips_per_stream: int = 2000
+    stream_ttl_seconds: int = 24 * 3600
+    upload_expiry_seconds: int = 300
+    default_scale: int = 2
+
+    # Packaging: segment length fixes #EXT-X-TARGETDURATION for every stream.
+    segment_seconds: float = 2.0
+    # Server-side ingest splits whole videos into clips of this length.
+    clip_seconds: float = 10.0
+
+    # Worker: inference backend and H.264 encoder preset.
+    backend: Literal["auto", "torch", "tensorrt"] = "auto"
+    encoder_preset: str = "veryfast"
+    job_timeout_seconds: int = 900
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def s3_browser_url(self) -> str:
+        """Base URL of the bucket as a browser sees it (path-style)."""
+        base = self.s3_public_url or self.s3_endpoint_url
+        if base is None:
+            base = f"https://s3.{self.s3_region}.amazonaws.com"
+        return f"{base.rstrip('/')}/{self.s3_bucket}"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> "Settings":
+        if self.env == "prod" and self.s3_secret_key == DEV_S3_SECRET:
+            raise ValueError("SHARPR_S3_SECRET_KEY must be set when SHARPR_ENV=prod")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings; tests clear the cache after changing the environment."""
+    return Settings()

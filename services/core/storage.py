@@ -1,0 +1,177 @@
+"""Async S3 client (aioboto3) with the few operations SharprAI needs.
+
+Transient failures (5xx, throttling, dropped connections) are retried by botocore's
+"standard" retry mode: exponential backoff with full jitter, up to `MAX_ATTEMPTS`.
+Presigned URLs are signed against the *public* endpoint, because the browser, not this
+process, will send them, and the host is part of the signature.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from services.core.settings import Settings
+
+MAX_ATTEMPTS = 8
+PLAYLIST_CACHE_CONTROL = "no-cache"
+SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+CONTENT_TYPES = {
+    "m3u8": "application/vnd.apple.mpegurl",
+    "ts": "video/mp2t",
+    "m4s": "video/iso.segment",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+}
+
+
+def content_type_for(key: str) -> str:
+    return CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+def public_read_policy(bucket: str) -> dict[str, Any]:
+    """Anyone may GET the HLS objects (playlists and segments), nothing else.
+
+    Stream ids are 128 random bits, so a playlist URL is unguessable; inputs and outputs
+    stay private and are reached only through presigned URLs.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublicReadHls",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/streams/*/hls/*"],
+            }
+        ],
+    }
+
+
+def cors_rules(origins: list[str]) -> dict[str, Any]:
+    """Browsers may read HLS objects and POST presigned uploads from our pages."""
+    return {
+        "CORSRules": [
+            {
+                "AllowedOrigins": origins,
+                "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag", "Content-Length"],
+                "MaxAgeSeconds": 3600,
+            }
+        ]
+    }
+
+
+class ObjectStore:
+    def __init__(self, client: Any, presign_client: Any, bucket: str) -> None:
+        self.client = client
+        self.presign_client = presign_client
+        self.bucket = bucket
+
+    async def put_bytes(self, key: str, body: bytes, *, cache_control: str | None = None) -> None:
+        extra = {"CacheControl": cache_control} if cache_control else {}
+        await self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type_for(key), **extra
+        )
+
+    async def put_file(self, key: str, path: Path, *, cache_control: str | None = None) -> None:
+        await self.put_bytes(key, path.read_bytes(), cache_control=cache_control)
+
+    async def get_bytes(self, key: str) -> bytes:
+        response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        async with response["Body"] as body:
+            return await body.read()
+
+    async def download_file(self, key: str, path: Path) -> None:
+        """Stream an object to disk in chunks (clips can be tens of MB)."""
+        response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        with path.open("wb") as out:
+            async with response["Body"] as body:
+                async for chunk in body.iter_chunks(1 << 20):
+                    out.write(chunk)
+
+    async def head(self, key: str) -> dict[str, Any] | None:
+        """Size and type of an object, or None if it does not exist."""
+        try:
+            response = await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return {"size": response["ContentLength"], "content_type": response.get("ContentType")}
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def presign_post(self, key: str, max_bytes: int, expires: int) -> dict[str, Any]:
+        """A browser upload of exactly this key; S3 itself refuses bodies over `max_bytes`."""
+        return await self.presign_client.generate_presigned_post(
+            self.bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires,
+        )
+
+    async def presign_get(self, key: str, expires: int) -> str:
+        return await self.presign_client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+
+    async def ensure_bucket(self, cors_origins: list[str]) -> None:
+        """Create the bucket if needed, with its CORS rules and the public HLS policy."""
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            await self.client.create_bucket(Bucket=self.bucket)
+        await self.client.put_bucket_cors(
+            Bucket=self.bucket, CORSConfiguration=cors_rules(cors_origins)
+        )
+        await self.client.put_bucket_policy(
+            Bucket=self.bucket, Policy=json.dumps(public_read_policy(self.bucket))
+        )
+
+    async def ping(self) -> None:
+        await self.client.head_bucket(Bucket=self.bucket)
+
+
+def _client_config() -> Config:
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=5,
+        read_timeout=60,
+    )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[ObjectStore]:
+    """An `ObjectStore` for the lifetime of the block (one connection pool)."""
+    session = aioboto3.Session(
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+    )
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=settings.s3_endpoint_url, config=_client_config())
+        )
+        public = settings.s3_public_url or settings.s3_endpoint_url
+        presign_client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=public, config=_client_config())
+        )
+        yield ObjectStore(client, presign_client, settings.s3_bucket)

