@@ -84,3 +84,14 @@ def run_queues(redis: Redis, *names: str) -> None:
     """Run every job on these queues in this process until they are empty (RQ burst mode)."""
     queues = [Queue(name, connection=redis) for name in names]
     SimpleWorker(queues, connection=redis).work(burst=True, with_scheduler=True)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator["TestClient"]:
+    """The API in-process (lifespan included), against the real Redis and S3."""
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        yield client

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     # Server-side ingest splits whole videos into clips of this length.
     clip_seconds: float = 10.0
 
+    # Server-side ingest of a URL: limits, and hosts exempt from the private-address
+    # refusal (names, IPs or CIDRs; tests allow loopback).
+    ingest_allow_hosts: list[str] = Field(default=[])
+    ingest_max_bytes: int = 1024 * 1024 * 1024
+    ingest_max_seconds: float = 3 * 3600.0
+    ingest_timeout_seconds: float = 30.0
+    ingest_max_redirects: int = 5
+
     # Worker: inference backend and H.264 encoder preset.
     backend: Literal["auto", "torch", "tensorrt"] = "auto"
     encoder_preset: str = "veryfast"

@@ -89,6 +89,12 @@ class ObjectStore:
         async with response["Body"] as body:
             return await body.read()
 
+    async def read_prefix(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of an object: enough to recognise a container's magic."""
+        response = await self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
+        async with response["Body"] as body:
+            return await body.read()
+
     async def download_file(self, key: str, path: Path) -> None:
         """Stream an object to disk in chunks (clips can be tens of MB)."""
         response = await self.client.get_object(Bucket=self.bucket, Key=key)

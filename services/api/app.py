@@ -1,0 +1,117 @@
+"""The FastAPI application: routers, CORS, error mapping, metrics, and the S3 client's life.
+
+Every error leaves as `{"error": {"code", "message"}}` with its status; nothing else
+(no stack trace) ever reaches a client.
+"""
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
+
+from services.api import metrics
+from services.api.routes import health, streams, videos
+from services.api.schemas import ErrorBody
+from services.core.errors import SharprError
+from services.core.settings import get_settings
+from services.core.storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    async with open_store(settings) as store:
+        await store.ensure_bucket(settings.s3_cors_origins)
+        app.state.store = store
+        yield
+
+
+def cors_origin_regex(origins: list[str]) -> str:
+    """Origins may end in `*` (e.g. `chrome-extension://*`, any extension id)."""
+    return "|".join(re.escape(o).replace(r"\*", "[^/]+") for o in origins)
+
+
+async def _sharpr_error(request: Request, error: SharprError) -> JSONResponse:
+    return error_response(error.status, error.code, error.message)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, str(error.detail))
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid input')}")
+
+
+async def _redis_error(request: Request, error: RedisError) -> JSONResponse:
+    log.warning("redis unavailable path=%s error=%s", request.url.path, error)
+    return error_response(503, "redis_unavailable", "the job queue is unreachable; retry shortly")
+
+
+async def _s3_error(request: Request, error: Exception) -> JSONResponse:
+    log.warning("s3 unavailable path=%s error=%s", request.url.path, error)
+    return error_response(503, "s3_unavailable", "object storage is unreachable; retry shortly")
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error path=%s", request.url.path)
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="SharprAI",
+        version="1",
+        description="Low-quality video in, Real-ESRGAN-upscaled HLS out.",
+        lifespan=lifespan,
+        responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                   409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origin_regex=cors_origin_regex(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
+    app.add_exception_handler(SharprError, _sharpr_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RedisError, _redis_error)
+    app.add_exception_handler(ClientError, _s3_error)
+    app.add_exception_handler(BotoCoreError, _s3_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(request.method, path, response.status_code).inc()
+        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    app.include_router(health.router)
+    app.include_router(streams.router)
+    app.include_router(videos.router)
+    return app

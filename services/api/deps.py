@@ -1,0 +1,64 @@
+"""Named dependencies, so every route reads like its spec."""
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from redis import Redis
+
+from services.core.errors import NotFound, Unauthorized
+from services.core.jobqueue import redis_client
+from services.core.keys import STREAM_ID_RE
+from services.core.schemas import Stream
+from services.core.settings import Settings, get_settings
+from services.core.storage import ObjectStore
+from services.core.streams import StreamStore, token_matches
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_redis(settings: SettingsDep) -> Redis:
+    return redis_client(settings.redis_url)
+
+
+RedisDep = Annotated[Redis, Depends(get_redis)]
+
+
+def get_streams(redis: RedisDep, settings: SettingsDep) -> StreamStore:
+    return StreamStore(redis, settings.stream_ttl_seconds)
+
+
+StreamsDep = Annotated[StreamStore, Depends(get_streams)]
+
+
+def get_store(request: Request) -> ObjectStore:
+    """The app-wide S3 client opened in the lifespan."""
+    return request.app.state.store
+
+
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+
+
+def get_token(
+    authorization: Annotated[str | None, Header(description="Bearer <stream token>")] = None,
+    token: Annotated[str | None, Query(description="Stream token, for EventSource")] = None,
+) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return token
+
+
+def authorized_stream(
+    stream_id: str, streams: StreamsDep, token: Annotated[str | None, Depends(get_token)]
+) -> Stream:
+    """The stream, if the caller holds its token; a token never opens another stream."""
+    stream = streams.get_stream(stream_id) if STREAM_ID_RE.match(stream_id) else None
+    if stream is None:
+        raise NotFound(f"no stream {stream_id!r}", code="stream_not_found")
+    if token is None:
+        raise Unauthorized("this call needs the stream's token (Authorization: Bearer ...)", code="token_missing")
+    if not token_matches(stream, token):
+        raise Unauthorized("the token does not belong to this stream", code="token_invalid")
+    return stream
+
+
+StreamAuth = Annotated[Stream, Depends(authorized_stream)]

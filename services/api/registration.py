@@ -1,0 +1,70 @@
+"""Checks a clip before it is queued: where it lies, that it exists, its size and magic.
+
+S3 already refused bodies over the size limit at upload; these checks catch clients that
+upload elsewhere, upload nothing, or upload something that is not a video.
+"""
+
+import logging
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from services.core import keys
+from services.core.errors import BadRequest, Conflict, TooLarge, Unprocessable
+from services.core.jobqueue import enqueue_upscale
+from services.core.schemas import Clip, ClipState, Stream, StreamState
+from services.core.settings import Settings
+from services.core.storage import ObjectStore
+from services.core.streams import StreamStore
+
+log = logging.getLogger(__name__)
+
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+
+def looks_like_video(head: bytes, ext: str) -> bool:
+    """WebM starts with the EBML magic; MP4 has an `ftyp` box at byte 4."""
+    if ext == "webm":
+        return head.startswith(EBML_MAGIC)
+    return head[4:8] == b"ftyp"
+
+
+def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) -> str:
+    """The clip's container extension, if `key` may be registered as clip `seq`."""
+    if stream.state != StreamState.live:
+        raise Conflict(f"stream is {stream.state}, it takes no more clips", code="stream_not_live")
+    if seq >= settings.max_clips_per_stream:
+        raise Unprocessable(
+            f"a stream holds at most {settings.max_clips_per_stream} clips", code="too_many_clips"
+        )
+    parsed = keys.parse_input_key(stream.id, key)
+    if parsed is None:
+        raise BadRequest(
+            f"key must be {keys.input_key(stream.id, seq, 'webm')} (or .mp4)", code="key_outside_stream"
+        )
+    if parsed[0] != seq:
+        raise BadRequest(f"key names clip {parsed[0]}, not {seq}", code="seq_mismatch")
+    return parsed[1]
+
+
+async def register_clip(
+    stream: Stream, seq: int, key: str, settings: Settings, streams: StreamStore, store: ObjectStore
+) -> Clip:
+    ext = check_registrable(stream, seq, key, settings)
+    head = await store.head(key)
+    if head is None:
+        raise BadRequest(f"nothing was uploaded at {key}", code="clip_missing")
+    if head["size"] == 0:
+        raise Unprocessable("the uploaded clip is empty", code="clip_empty")
+    if head["size"] > settings.clip_max_bytes:
+        raise TooLarge(f"clips are limited to {settings.clip_max_bytes} bytes", code="clip_too_large")
+    if not looks_like_video(await store.read_prefix(key, 12), ext):
+        raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
+
+    clip = Clip(stream_id=stream.id, seq=seq, key=key, state=ClipState.queued,
+                timings={"registered_at": time.time()})
+    if not await run_in_threadpool(streams.add_clip, clip):
+        raise Conflict(f"clip {seq} is already registered", code="clip_exists")
+    await run_in_threadpool(enqueue_upscale, streams.redis, settings, stream.id, seq)
+    log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, head["size"])
+    return clip

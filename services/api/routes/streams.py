@@ -1,0 +1,89 @@
+"""Streams and their clips: create, upload grants, registration, status, events, stop."""
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from services.api.deps import RedisDep, SettingsDep, StoreDep, StreamAuth, StreamsDep
+from services.api.events import stream_events
+from services.api.registration import register_clip
+from services.api.schemas import (
+    ClipRegistration, StopResult, StreamCreated, StreamLimits, StreamStatus, UploadGrant,
+    UploadRequest,
+)
+from services.core import keys
+from services.core.jobqueue import enqueue_package
+from services.core.schemas import Clip, Enhancement, StreamState
+from services.core.settings import Settings
+
+router = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+
+def playlist_url(settings: Settings, stream_id: str) -> str:
+    return f"{settings.s3_browser_url}/{keys.playlist_key(stream_id)}"
+
+
+def limits(settings: Settings) -> StreamLimits:
+    return StreamLimits(
+        clip_max_bytes=settings.clip_max_bytes,
+        clip_max_seconds=settings.clip_max_seconds,
+        segment_seconds=settings.segment_seconds,
+        upload_expiry_seconds=settings.upload_expiry_seconds,
+        max_clips=settings.max_clips_per_stream,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_stream(settings: SettingsDep, streams: StreamsDep, enhancement: Enhancement | None = None) -> StreamCreated:
+    stream, token = streams.create_stream(enhancement or Enhancement(scale=settings.default_scale))
+    return StreamCreated(
+        id=stream.id, token=token, playlist_url=playlist_url(settings, stream.id),
+        state=stream.state, enhancement=stream.enhancement, limits=limits(settings),
+    )
+
+
+@router.post("/{stream_id}/uploads")
+async def grant_upload(body: UploadRequest, stream: StreamAuth, settings: SettingsDep, store: StoreDep) -> UploadGrant:
+    """A presigned POST for one clip; S3 refuses bodies over the limit by itself."""
+    key = keys.input_key(stream.id, body.seq, body.ext)
+    post = await store.presign_post(key, settings.clip_max_bytes, settings.upload_expiry_seconds)
+    return UploadGrant(
+        url=post["url"], fields=post["fields"], key=key,
+        expires_in=settings.upload_expiry_seconds, max_bytes=settings.clip_max_bytes,
+    )
+
+
+@router.post("/{stream_id}/clips", status_code=status.HTTP_202_ACCEPTED)
+async def add_clip(
+    body: ClipRegistration, stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, store: StoreDep
+) -> Clip:
+    return await register_clip(stream, body.seq, body.key, settings, streams, store)
+
+
+@router.get("/{stream_id}")
+def get_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep) -> StreamStatus:
+    return StreamStatus(
+        id=stream.id, state=stream.state, playlist_url=playlist_url(settings, stream.id),
+        enhancement=stream.enhancement, created_at=stream.created_at,
+        source_url=stream.source_url, error=stream.error, clips=streams.get_clips(stream.id),
+    )
+
+
+@router.get("/{stream_id}/events", response_class=StreamingResponse)
+async def events(request: Request, stream: StreamAuth, streams: StreamsDep) -> StreamingResponse:
+    """Server-sent events: `clip` on every clip change, `stream` on state changes."""
+    return StreamingResponse(
+        stream_events(request, streams, stream.id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{stream_id}/stop", status_code=status.HTTP_202_ACCEPTED)
+async def stop_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, redis: RedisDep) -> StopResult:
+    """No more clips; the playlist gets ENDLIST once every registered clip is packaged."""
+    if stream.state == StreamState.live:
+        stream.state = StreamState.ending
+        await run_in_threadpool(streams.save_stream, stream)
+        await run_in_threadpool(enqueue_package, redis, settings, stream.id, None)
+    return StopResult(id=stream.id, state=stream.state)

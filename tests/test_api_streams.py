@@ -1,0 +1,145 @@
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.core.storage import open_store
+from tests.api_client import auth, send_clip, upload_clip
+from tests.media import write_clip
+
+
+@pytest.fixture
+def stream(api) -> dict:
+    response = api.post("/v1/streams", json={"mode": "anime", "scale": 2})
+    assert response.status_code == 201
+    return response.json()
+
+
+@pytest.fixture
+def webm(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.webm"
+    write_clip(path, seconds=1.0)
+    return path
+
+
+def error_code(response: httpx.Response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_create_stream_returns_token_playlist_and_limits(stream, settings):
+    assert len(stream["id"]) == 32 and len(stream["token"]) > 30
+    assert stream["playlist_url"] == f"{settings.s3_browser_url}/streams/{stream['id']}/hls/index.m3u8"
+    assert stream["limits"]["clip_max_bytes"] == settings.clip_max_bytes
+    assert stream["state"] == "live"
+
+
+def test_registered_clip_is_queued_and_shown_in_status(api, stream, webm, redis):
+    response = send_clip(api, stream, 0, webm)
+    assert response.status_code == 202
+    assert response.json()["state"] == "queued"
+    status = api.get(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
+    assert [clip["seq"] for clip in status["clips"]] == [0]
+    assert redis.llen("rq:queue:upscale") == 1
+
+
+def test_presigned_post_refuses_bodies_over_the_limit(api, stream, monkeypatch, settings):
+    monkeypatch.setattr(settings, "clip_max_bytes", 1000)
+    assert upload_clip(api, stream, 0, b"x" * 2000).status_code == 400
+
+
+def test_non_video_upload_is_refused(api, stream):
+    assert upload_clip(api, stream, 0, b"this is not a video at all").status_code == 204
+    key = f"streams/{stream['id']}/input/000000.webm"
+    response = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
+    assert response.status_code == 422 and error_code(response) == "not_video"
+
+
+def test_zero_byte_clip_is_refused(api, stream, settings):
+    key = f"streams/{stream['id']}/input/000000.webm"
+
+    async def put_empty() -> None:
+        async with open_store(settings) as store:
+            await store.put_bytes(key, b"")
+
+    asyncio.run(put_empty())
+    response = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
+    assert response.status_code == 422 and error_code(response) == "clip_empty"
+
+
+def test_clip_never_uploaded_is_refused(api, stream):
+    key = f"streams/{stream['id']}/input/000003.webm"
+    response = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 3, "key": key}, headers=auth(stream["token"]))
+    assert response.status_code == 400 and error_code(response) == "clip_missing"
+
+
+@pytest.mark.parametrize("key", [
+    "streams/otherstream0000000000000000000000/input/000000.webm",
+    "streams/{id}/output/000000.mp4",
+    "streams/{id}/input/../../x/input/000000.webm",
+    "/etc/passwd",
+])
+def test_key_outside_the_stream_prefix_is_refused(api, stream, key):
+    response = api.post(
+        f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key.format(id=stream["id"])},
+        headers=auth(stream["token"]),
+    )
+    assert response.status_code == 400 and error_code(response) == "key_outside_stream"
+
+
+def test_seq_registered_twice_is_a_conflict(api, stream, webm):
+    assert send_clip(api, stream, 0, webm).status_code == 202
+    key = f"streams/{stream['id']}/input/000000.webm"
+    again = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
+    assert again.status_code == 409 and error_code(again) == "clip_exists"
+
+
+def test_missing_and_wrong_tokens_are_refused(api, stream):
+    other = api.post("/v1/streams", json={}).json()
+    path = f"/v1/streams/{stream['id']}"
+    missing = api.get(path)
+    assert missing.status_code == 401 and error_code(missing) == "token_missing"
+    wrong = api.get(path, headers=auth("not-the-token"))
+    assert wrong.status_code == 401 and error_code(wrong) == "token_invalid"
+    foreign = api.post(f"{path}/uploads", json={"seq": 0}, headers=auth(other["token"]))
+    assert foreign.status_code == 401 and error_code(foreign) == "token_invalid"
+
+
+def test_unknown_stream_and_bad_bodies_get_json_errors(api, stream):
+    unknown = api.get("/v1/streams/" + "0" * 32, headers=auth(stream["token"]))
+    assert unknown.status_code == 404 and error_code(unknown) == "stream_not_found"
+    bad = api.post(f"/v1/streams/{stream['id']}/uploads", json={"seq": -1}, headers=auth(stream["token"]))
+    assert bad.status_code == 422 and error_code(bad) == "invalid_request"
+    bad_mode = api.post("/v1/streams", json={"mode": "cartoon"})
+    assert bad_mode.status_code == 422 and error_code(bad_mode) == "invalid_request"
+    nowhere = api.get("/nowhere")
+    assert nowhere.status_code == 404 and error_code(nowhere) == "not_found"
+
+
+def test_stop_refuses_further_clips(api, stream, webm):
+    stop = api.post(f"/v1/streams/{stream['id']}/stop", headers=auth(stream["token"]))
+    assert stop.status_code == 202 and stop.json()["state"] == "ending"
+    late = send_clip(api, stream, 0, webm)
+    assert late.status_code == 409 and error_code(late) == "stream_not_live"
+
+
+def test_health_readiness_and_metrics(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json() == {"status": "ready"}
+    metrics = api.get("/metrics")
+    assert "sharpr_queue_jobs" in metrics.text and "sharpr_http_requests_total" in metrics.text
+
+
+def test_cors_allows_extension_origins(api):
+    response = api.options("/v1/streams", headers={
+        "Origin": "chrome-extension://abcdefghijklmnop", "Access-Control-Request-Method": "POST",
+    })
+    assert response.headers["access-control-allow-origin"] == "chrome-extension://abcdefghijklmnop"
+    refused = api.options("/v1/streams", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_openapi_documents_examples(api):
+    spec = api.get("/openapi.json").json()
+    assert "/v1/streams/{stream_id}/clips" in spec["paths"]
+    assert "examples" in spec["components"]["schemas"]["StreamCreated"]
