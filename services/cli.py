@@ -1,0 +1,61 @@
+"""The `sharpr` command: run the whole stack, one service, or upscale a local file."""
+
+import argparse
+from pathlib import Path
+
+from services.core.logs import configure_logging
+from services.core.schemas import Mode
+from services.core.settings import get_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="sharpr", description="SharprAI: low-quality video in, upscaled HLS out.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start Redis, S3, API, a worker and a packager on this machine")
+    up.add_argument("--demo", action="store_true", help="once up, send a generated clip through and print its playlist")
+
+    commands.add_parser("api", help="serve the HTTP API")
+    for name, text in (("worker", "upscale clips from the 'upscale' queue"),
+                       ("packager", "package clips into HLS from the 'package' and 'ingest' queues")):
+        service = commands.add_parser(name, help=text)
+        service.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+
+    upscale = commands.add_parser("upscale", help="upscale a local video file (or to PNG frames if OUTPUT is a directory)")
+    upscale.add_argument("input", type=Path)
+    upscale.add_argument("output", type=Path)
+    upscale.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.anime.value)
+    upscale.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    upscale.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if args.command == "up":
+        from services.stack import run_stack
+
+        run_stack(settings, demo=args.demo)
+    elif args.command == "api":
+        import uvicorn
+
+        uvicorn.run("services.api.app:create_app", factory=True, host=settings.api_host,
+                    port=settings.api_port, log_level=settings.log_level.lower())
+    elif args.command == "worker":
+        from services.worker.runner import run_worker
+
+        run_worker(settings, burst=args.burst)
+    elif args.command == "packager":
+        from services.packager.runner import run_packager
+
+        run_packager(settings, burst=args.burst)
+    elif args.command == "upscale":
+        from services.worker.upscale_file import upscale_file
+
+        upscale_file(args.input, args.output, Mode(args.mode), args.scale, args.backend)
+
+
+if __name__ == "__main__":
+    main()
