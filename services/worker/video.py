@@ -1,0 +1,342 @@
+"""Video I/O with PyAV (pinned 18.1): probe a clip, stream its frames out, write the result.
+
+Clips from Chrome's MediaRecorder are WebM with no duration and no cues, so nothing here
+trusts a header: frames are counted by demuxing. Frames leave as uint8 RGB batches with
+their times in seconds relative to the clip's first video timestamp; the writer keeps those
+times (VFR allowed), forces a keyframe at every segment boundary and always writes an AAC
+48 kHz stereo track (silence when the input has none) so every segment has the same tracks.
+"""
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from av.video.frame import PictureType
+
+from services.core.errors import BadMedia
+from services.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AUDIO_RATE = 48000
+OUTPUT_TIME_BASE = Fraction(1, 90000)
+# Audio is re-timed to its container timestamps only when it drifts more than this
+# from the sample count; smaller differences are rounding jitter.
+AUDIO_SLACK = AUDIO_RATE // 50
+SILENCE_CHUNK = 4800
+# Far longer than any clip: keyframes come only where the writer forces them.
+GOP_FRAMES = 100_000
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a clip holds, learned by demuxing every video packet."""
+
+    width: int
+    height: int
+    frames: int
+    start: float  # seconds: the earliest video timestamp, time zero of every output
+    has_audio: bool
+    frame_duration: float  # seconds: the nominal frame interval, for a last frame with none
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    frames: np.ndarray  # (N, H, W, 3) uint8 RGB
+    times: list[float]  # seconds from ClipInfo.start
+    last_duration: float | None = None  # set on the clip's final batch: its last frame's length
+
+
+def probe(path: Path, settings: Settings) -> ClipInfo:
+    """Check that `path` is a video the worker may process and count its frames."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise BadMedia(f"{path.name} has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if width * height > settings.clip_max_pixels:
+                raise BadMedia(
+                    f"frame size {width}x{height} is over the limit of {settings.clip_max_pixels} pixels"
+                )
+            frames, first_pts = _count_packets(container, stream)
+            has_audio = bool(container.streams.audio)
+            rate = stream.average_rate or stream.guessed_rate or 30
+            time_base = stream.time_base or Fraction(1, 1000)
+    except av.error.FFmpegError as error:
+        raise BadMedia(f"{path.name} is not a readable video: {error}") from error
+    if frames == 0:
+        raise BadMedia(f"{path.name} has no video frames")
+    start = float(first_pts * time_base) if first_pts is not None else 0.0
+    return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)))
+
+
+def count_frames(path: Path) -> int:
+    """Video frames in the clip, by demuxing packets (never from the header)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return 0
+            return _count_packets(container, container.streams.video[0])[0]
+    except av.error.FFmpegError as error:
+        raise BadMedia(f"{path.name} is not a readable video: {error}") from error
+
+
+def _count_packets(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[int, int | None]:
+    """(packets with data, smallest pts); a truncated tail ends the count, not the clip."""
+    count, first = 0, None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the demuxer's empty flush packet is not a frame
+                continue
+            count += 1
+            if packet.pts is not None and (first is None or packet.pts < first):
+                first = packet.pts
+    except av.error.FFmpegError as error:
+        log.warning("event=truncated_clip packets=%d error=%r", count, str(error))
+    return count, first
+
+
+def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[FrameBatch]:
+    """Stream the clip's frames as RGB batches; a corrupt tail ends the clip early."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        frames: list[np.ndarray] = []
+        times: list[float] = []
+        last_time: float | None = None
+        last_duration: float | None = None
+        for frame in _decoded_frames(container, stream):
+            if frame.width * frame.height > info.width * info.height:
+                raise BadMedia(f"frame size changed mid-clip to {frame.width}x{frame.height}")
+            time = frame.time
+            if time is None:  # no pts: assume the nominal rate
+                time = info.start if last_time is None else info.start + last_time + info.frame_duration
+            last_time = time - info.start
+            duration = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+            last_duration = duration if duration > 0 else None
+            frames.append(frame.to_ndarray(format="rgb24", width=info.width, height=info.height))
+            times.append(last_time)
+            if len(frames) == batch_size:
+                yield FrameBatch(np.stack(frames), times)
+                frames, times = [], []
+        if frames:
+            yield FrameBatch(np.stack(frames), times, last_duration)
+        elif last_time is not None:
+            yield FrameBatch(np.empty((0, info.height, info.width, 3), np.uint8), [], last_duration)
+
+
+def _decoded_frames(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.VideoFrame]:
+    decoded = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    decoded += 1
+                    yield frame
+            except av.error.InvalidDataError as error:
+                # One damaged packet costs its frame, not the clip.
+                log.warning("event=corrupt_packet frames=%d error=%r", decoded, str(error))
+    except av.error.FFmpegError as error:
+        log.warning("event=truncated_clip frames=%d error=%r", decoded, str(error))
+    if decoded == 0:
+        raise BadMedia("the clip has no decodable video frames")
+
+
+def audio_chunks(path: Path, start: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(first sample index from `start`, (2, n) float32 samples) at 48 kHz stereo."""
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        position: int | None = None
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    if frame.time is not None:
+                        position = round((frame.time - start) * AUDIO_RATE)
+                    for out in resampler.resample(frame):
+                        samples = out.to_ndarray()
+                        yield (position or 0), samples
+                        position = (position or 0) + samples.shape[1]
+        except av.error.FFmpegError as error:
+            log.warning("event=truncated_audio error=%r", str(error))
+
+
+class AudioTrack:
+    """Lays audio chunks onto a gapless timeline from time zero and encodes them to AAC."""
+
+    def __init__(self, container: av.container.OutputContainer, source: Iterator[tuple[int, np.ndarray]]) -> None:
+        self.container = container
+        self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        self.stream.time_base = Fraction(1, AUDIO_RATE)
+        self.source = source
+        self.written = 0
+        self.pending: tuple[int, np.ndarray] | None = None
+
+    def write_until(self, seconds: float) -> None:
+        """Encode audio up to `seconds` so the muxer can interleave it with the video."""
+        end = round(seconds * AUDIO_RATE)
+        while self.written < end:
+            chunk = self.pending or next(self.source, None)
+            self.pending = None
+            if chunk is None:
+                self._silence(end)
+                return
+            position, samples = chunk
+            if position - self.written > AUDIO_SLACK:
+                self._silence(position)
+            elif self.written - position > AUDIO_SLACK:
+                samples = samples[:, self.written - position :]
+            room = end - self.written
+            if samples.shape[1] > room:
+                self.pending = (self.written + room, samples[:, room:])
+                samples = samples[:, :room]
+            self._encode(samples)
+
+    def finish(self, seconds: float) -> None:
+        """Audio exactly as long as the video: trimmed or padded with silence."""
+        self.write_until(seconds)
+        self.container.mux(self.stream.encode(None))
+
+    def _silence(self, end: int) -> None:
+        while self.written < end:
+            self._encode(np.zeros((2, min(SILENCE_CHUNK, end - self.written)), np.float32))
+
+    def _encode(self, samples: np.ndarray) -> None:
+        if samples.shape[1] == 0:
+            return
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout="stereo")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self.written
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        self.container.mux(self.stream.encode(frame))
+        self.written += samples.shape[1]
+
+
+@lru_cache
+def h264_encoder() -> str:
+    """`h264_nvenc` when CUDA is present and the encoder really opens, else `libx264`."""
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            context = av.CodecContext.create("h264_nvenc", "w")
+            context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+            context.time_base = Fraction(1, 30)
+            context.open()
+            return "h264_nvenc"
+        except (av.error.FFmpegError, ValueError) as error:
+            log.warning("event=nvenc_unavailable error=%r", str(error))
+    return "libx264"
+
+
+class ClipWriter:
+    """An MP4: H.264 yuv420p with keyframes at segment boundaries, plus AAC audio."""
+
+    def __init__(
+        self, path: Path, width: int, height: int, settings: Settings,
+        audio: Iterator[tuple[int, np.ndarray]],
+    ) -> None:
+        # 4:2:0 needs even sides; an odd output (scale 3 of an odd input) loses one line.
+        self.width, self.height = width - width % 2, height - height % 2
+        self.segment = settings.segment_seconds
+        self.next_boundary = 0.0
+        self.container = av.open(str(path), "w", format="mp4")
+        encoder = h264_encoder()
+        self.video = self.container.add_stream(encoder, options=_encoder_options(encoder, settings))
+        self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, "yuv420p"
+        self.video.time_base = OUTPUT_TIME_BASE
+        self.video.codec_context.time_base = OUTPUT_TIME_BASE
+        self.video.codec_context.gop_size = GOP_FRAMES
+        self.audio = AudioTrack(self.container, audio)
+        self.last_pts = -1
+        self.held: av.VideoFrame | None = None
+        self.durations: dict[int, int] = {}
+
+    def write(self, batch: FrameBatch) -> None:
+        for image, time in zip(batch.frames, batch.times):
+            pts = max(round(time * OUTPUT_TIME_BASE.denominator), self.last_pts + 1)  # increasing
+            frame = av.VideoFrame.from_ndarray(image[: self.height, : self.width], format="rgb24")
+            frame.pts, frame.time_base = pts, OUTPUT_TIME_BASE
+            if time >= self.next_boundary - 1e-6:
+                frame.pict_type = PictureType.I
+                self.next_boundary = (math.floor(time / self.segment + 1e-6) + 1) * self.segment
+            self._encode_held(pts)
+            self.held, self.last_pts = frame, pts
+
+    def close(self, end: float) -> None:
+        """Flush both encoders; `end` is the video's length in seconds."""
+        self._encode_held(max(round(end * OUTPUT_TIME_BASE.denominator), self.last_pts + 1))
+        self._mux(self.video.encode(None))
+        self.audio.finish(end)
+        self.container.close()
+
+    def _encode_held(self, next_pts: int) -> None:
+        """Encode the frame before this one, now that its duration is known.
+
+        The muxer takes the last sample's length from its packet, so without a duration
+        the MP4 would end early and the segments after it would start out of step.
+        """
+        if self.held is None:
+            return
+        self.durations[self.held.pts] = next_pts - self.held.pts
+        self.audio.write_until(float(self.held.pts * OUTPUT_TIME_BASE))
+        self._mux(self.video.encode(self.held))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        # The H.264 encoders drop the frame's duration; put it back on each packet.
+        for packet in packets:
+            packet.duration = self.durations.pop(packet.pts, packet.duration)
+        self.container.mux(packets)
+
+    def abort(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> "ClipWriter":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def _encoder_options(encoder: str, settings: Settings) -> dict[str, str]:
+    if encoder == "h264_nvenc":
+        return {"preset": "p4", "forced-idr": "1", "no-scenecut": "1"}
+    # sc_threshold 0: no scene-cut keyframes between the forced ones.
+    return {"preset": settings.encoder_preset, "forced-idr": "1", "sc_threshold": "0"}
+
+
+class PngWriter:
+    """Lossless PNG frames in a directory, for quality checks of the upscaler."""
+
+    def __init__(self, directory: Path, width: int, height: int) -> None:
+        self.directory = directory
+        self.width, self.height = width, height
+        self.count = 0
+
+    def write(self, batch: FrameBatch) -> None:
+        for image in batch.frames:
+            self.count += 1
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            with av.open(str(self.directory / f"{self.count:06d}.png"), "w", format="image2") as out:
+                stream = out.add_stream("png")
+                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "rgb24"
+                out.mux(stream.encode(frame))
+                out.mux(stream.encode(None))
+
+    def close(self, end: float) -> None:
+        """Nothing buffered: every frame is already a file."""
+
+    def abort(self) -> None:
+        """Frames written so far stay for inspection."""
