@@ -1,0 +1,47 @@
+"""Neural upscalers: Real-ESRGAN networks, their weights from the shipped ncnn files, and
+the backends that run them. `load_upscaler` is the one entry point the worker calls.
+
+anime -> realesr-animevideov3 at the stream's scale; live_action -> realesrgan-x4plus at x4,
+resized to the stream's scale and tiled to bound memory. Each (model, scale, backend) is
+loaded once per process.
+"""
+
+import logging
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from services.core.schemas import Enhancement, Mode
+from services.core.settings import Settings
+from services.worker.models.catalog import load_network, model_for
+from services.worker.models.selection import Backend, choose_backend
+from services.worker.models.torch_backend import Budget, TorchUpscaler
+from services.worker.upscaler import Upscaler
+
+__all__ = ["load_upscaler"]
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+# Pixels per forward call on the CPU. The compact net holds ~3 maps of 64 channels at the
+# input size; RRDBNet holds 64-channel maps at 16x the input size, so it tiles far sooner.
+CPU_BUDGETS = {"compact": Budget(1920 * 1088, overlap=24), "rrdb": Budget(192 * 192, overlap=32)}
+
+
+def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
+    """The upscaler for a stream's enhancement, loaded on first use and kept for the process."""
+    with _lock:
+        return _load(enhancement.mode, enhancement.scale, choose_backend(settings.backend), settings.data_dir)
+
+
+@lru_cache(maxsize=8)
+def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> Upscaler:
+    spec = model_for(mode, scale)
+    net = load_network(spec, data_dir)
+    budget = CPU_BUDGETS[spec.architecture.name]
+    log.info("loading upscaler model=%s backend=%s", spec.key, backend)
+    if backend == "tensorrt":
+        from services.worker.models.tensorrt_backend import TensorRTUpscaler
+
+        return TensorRTUpscaler(net, spec=spec, data_dir=data_dir)
+    return TorchUpscaler(net, scale=scale, name=f"{spec.key}-torch", budget=budget)
