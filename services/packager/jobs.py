@@ -1,0 +1,181 @@
+"""RQ job that brings a stream's HLS playlist up to date with its finished clips.
+
+`package_clip` is enqueued after every clip the worker finishes (or fails) and once after
+the stream is stopped. Whatever its trigger, it publishes every clip the playlist rules
+allow, in order, under a per-stream Redis lock, so concurrent or repeated runs are harmless:
+segment keys are deterministic and nothing is recorded before the playlist names it.
+"""
+
+import asyncio
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from redis import Redis
+from redis.lock import Lock
+
+from services.core import keys
+from services.core.jobqueue import redis_client
+from services.core.schemas import ClipState, StreamState
+from services.core.settings import Settings, get_settings
+from services.core.storage import (
+    PLAYLIST_CACHE_CONTROL,
+    SEGMENT_CACHE_CONTROL,
+    ObjectStore,
+    open_store,
+)
+from services.core.streams import StreamStore
+from services.packager.playlist import (
+    Action,
+    PlaylistState,
+    Segment,
+    SegmentTooLong,
+    check_segments,
+    plan_packaging,
+    render_playlist,
+    target_duration,
+)
+from services.packager.segmenter import segment_clip
+
+log = logging.getLogger(__name__)
+
+# Held for one clip at a time (re-armed after each), so a killed packager blocks the
+# stream for at most this long. Packaging one clip (download, remux, upload) takes seconds.
+LOCK_SECONDS = 120
+
+
+def package_clip(stream_id: str, seq: int | None) -> None:
+    """Publish every clip of `stream_id` that can be published now (`seq` is the trigger)."""
+    settings = get_settings()
+    redis = redis_client(settings.redis_url)
+    lock = redis.lock(
+        keys.redis_stream_lock(stream_id), timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+    )
+    # Waiting, not giving up, when another packager holds the lock: it may have read the
+    # clip states before this trigger's clip was encoded, so this run must follow it.
+    with lock:
+        asyncio.run(StreamPackager(settings, redis, lock, stream_id).publish(trigger=seq))
+
+
+def load_state(redis: Redis, stream_id: str) -> PlaylistState:
+    raw = redis.get(keys.redis_hls(stream_id))
+    return PlaylistState.model_validate_json(raw) if raw else PlaylistState()
+
+
+class StreamPackager:
+    """One run of publishing for one stream, while its lock is held."""
+
+    def __init__(self, settings: Settings, redis: Redis, lock: Lock, stream_id: str) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.lock = lock
+        self.stream_id = stream_id
+        self.streams = StreamStore(redis, settings.stream_ttl_seconds)
+        self.target = target_duration(settings.segment_seconds)
+
+    async def publish(self, trigger: int | None) -> None:
+        stream = self.streams.get_stream(self.stream_id)
+        state = load_state(self.redis, self.stream_id)
+        if stream is None or state.ended:
+            log.info("nothing to package stream=%s trigger=%s", self.stream_id, trigger)
+            return
+        clips = {clip.seq: clip.state for clip in self.streams.get_clips(self.stream_id)}
+        ending = stream.state in (StreamState.ending, StreamState.ended)
+        plan = plan_packaging(state.next_seq, clips, ending=ending)
+        log.info(
+            "packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
+            self.stream_id, trigger, state.next_seq, len(plan.steps), plan.complete,
+        )
+        async with open_store(self.settings) as store:
+            for step in plan.steps:
+                if step.action == Action.package:
+                    state = await self._package(store, state, step.seq)
+                else:
+                    log.info("clip skipped stream=%s seq=%d state=%s",
+                             self.stream_id, step.seq, clips.get(step.seq, "missing"))
+                    state = state.model_copy(update={"next_seq": step.seq + 1})
+                    self._save(state)
+            if plan.complete:
+                await self._end(store, state)
+
+    async def _package(self, store: ObjectStore, state: PlaylistState, seq: int) -> PlaylistState:
+        """Segment one clip, upload its segments, then the playlist, then record it."""
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix=f"sharpr-pkg-{seq}-") as tmp:
+            source = Path(tmp) / "clip.mp4"
+            await store.download_file(keys.output_key(self.stream_id, seq), source)
+            clip = segment_clip(source, Path(tmp), seq=seq, offset=state.offset,
+                                segment_seconds=self.settings.segment_seconds)
+            new = [Segment(uri=s.name, duration=s.duration, seq=seq) for s in clip.segments]
+            try:
+                check_segments(new, self.target)
+            except SegmentTooLong as error:
+                return self._give_up(state, seq, error)
+            await asyncio.gather(*(
+                store.put_file(keys.segment_key(self.stream_id, seq, s.index), s.path,
+                               cache_control=SEGMENT_CACHE_CONTROL)
+                for s in clip.segments
+            ))
+        state = state.model_copy(update={
+            "next_seq": seq + 1,
+            "offset": state.offset + clip.duration,
+            "segments": [*state.segments, *new],
+        })
+        await self._write_playlist(store, state)
+        published = time.time()
+        self._save(state)
+        timings = self._mark_packaged(seq, package=published - started, published=published)
+        log.info(
+            "clip packaged stream=%s seq=%d segments=%d duration=%.3f offset=%.3f timings=%s",
+            self.stream_id, seq, len(new), clip.duration, state.offset - clip.duration,
+            {name: round(value, 3) for name, value in timings.items()},
+        )
+        return state
+
+    def _give_up(self, state: PlaylistState, seq: int, error: SegmentTooLong) -> PlaylistState:
+        """Publishing the clip would break the fixed target duration for every player, so
+        the stream goes on without it rather than stalling behind it."""
+        log.error("clip not packaged stream=%s seq=%d error=%s", self.stream_id, seq, error)
+        self.streams.update_clip(self.stream_id, seq, state=ClipState.failed,
+                                 error_code="bad_segments", error=str(error))
+        state = state.model_copy(update={"next_seq": seq + 1})
+        self._save(state)
+        return state
+
+    def _mark_packaged(self, seq: int, *, package: float, published: float) -> dict[str, float]:
+        """Record the clip's packaging time and its latency from registration to playlist."""
+        clip = self.streams.get_clip(self.stream_id, seq)
+        if clip is None:  # expired with its stream: nothing left to mark
+            return {}
+        timings = {**clip.timings, "package": package}
+        if "registered_at" in timings:
+            timings["latency"] = published - timings["registered_at"]
+        self.streams.update_clip(self.stream_id, seq, state=ClipState.packaged, timings=timings)
+        return timings
+
+    async def _end(self, store: ObjectStore, state: PlaylistState) -> None:
+        """Close the playlist (ENDLIST) and mark the stream ended."""
+        state = state.model_copy(update={"ended": True})
+        await self._write_playlist(store, state)
+        self._save(state)
+        stream = self.streams.get_stream(self.stream_id)
+        if stream is not None:
+            self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))
+        log.info("stream ended stream=%s segments=%d seconds=%.3f",
+                 self.stream_id, len(state.segments), state.offset)
+
+    async def _write_playlist(self, store: ObjectStore, state: PlaylistState) -> None:
+        """One whole-object put: readers see the old playlist or the new one, never half.
+
+        The lock is re-armed first; if it expired and another packager took the stream
+        over, this raises instead of overwriting that packager's playlist.
+        """
+        self.lock.reacquire()
+        text = render_playlist(state.segments, target=self.target, ended=state.ended)
+        await store.put_bytes(keys.playlist_key(self.stream_id), text.encode(),
+                              cache_control=PLAYLIST_CACHE_CONTROL)
+
+    def _save(self, state: PlaylistState) -> None:
+        self.redis.set(keys.redis_hls(self.stream_id), state.model_dump_json(),
+                       ex=self.settings.stream_ttl_seconds)

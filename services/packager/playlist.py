@@ -1,0 +1,134 @@
+"""The stream's media playlist as data, and the rules for growing it (RFC 8216).
+
+Pure functions only: the packager's state and the clips' states in, a plan or m3u8 text
+out. Reading Redis and writing S3 are the job's business (`services.packager.jobs`).
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from services.core.schemas import ClipState
+
+# §7: floating-point EXTINF durations need protocol version 3; MPEG-TS segments need
+# nothing newer (no EXT-X-MAP, which would need version 6 with fMP4).
+PROTOCOL_VERSION = 3
+
+
+class Segment(BaseModel):
+    """One media segment as the playlist lists it."""
+
+    uri: str = Field(description="Relative to the playlist (§4.1: resolved against its URI).")
+    duration: float = Field(gt=0, description="Seconds, from the video timestamps.")
+    seq: int = Field(ge=0, description="The clip the segment was cut from.")
+    discontinuity: bool = False
+
+
+class PlaylistState(BaseModel):
+    """What the packager has published for one stream (stored as JSON in Redis)."""
+
+    next_seq: int = 0
+    offset: float = Field(0.0, description="Seconds of video published so far.")
+    segments: list[Segment] = Field(default_factory=list)
+    ended: bool = False
+
+
+class SegmentTooLong(ValueError):
+    """A segment would break the fixed target duration (§4.3.3.1)."""
+
+
+def target_duration(segment_seconds: float) -> int:
+    """EXT-X-TARGETDURATION for a stream cut into segments of about `segment_seconds`.
+
+    §6.2.1 forbids changing it once published, so it comes from the configuration, not
+    from the segments; one second of headroom absorbs keyframes that land a frame late.
+    """
+    return math.ceil(segment_seconds) + 1
+
+
+def check_segments(segments: list[Segment], target: int) -> None:
+    """§4.3.3.1: every EXTINF duration, rounded to the nearest integer, <= the target."""
+    for segment in segments:
+        # Round half up, as the RFC means "nearest integer" (Python's round() is banker's).
+        if math.floor(segment.duration + 0.5) > target:
+            raise SegmentTooLong(
+                f"segment {segment.uri} lasts {segment.duration:.3f}s, "
+                f"over the target duration of {target}s"
+            )
+
+
+def render_playlist(segments: list[Segment], *, target: int, ended: bool) -> str:
+    """The whole media playlist, EVENT while live, closed with ENDLIST once `ended`."""
+    check_segments(segments, target)
+    lines = [
+        "#EXTM3U",  # §4.3.1.1: the first line of every playlist
+        f"#EXT-X-VERSION:{PROTOCOL_VERSION}",  # §4.3.1.2
+        f"#EXT-X-TARGETDURATION:{target}",  # §4.3.3.1
+        "#EXT-X-MEDIA-SEQUENCE:0",  # §4.3.3.2: segments are only appended, never removed
+        # §4.3.3.5 / §6.2.1: EVENT lets the player know nothing is removed; kept after
+        # ENDLIST too, since the type of a published playlist must not change.
+        "#EXT-X-PLAYLIST-TYPE:EVENT",
+    ]
+    for segment in segments:
+        if segment.discontinuity:
+            lines.append("#EXT-X-DISCONTINUITY")  # §4.3.2.3: before the first changed segment
+        lines.append(f"#EXTINF:{segment.duration:.6f},")  # §4.3.2.1: decimal-floating-point
+        lines.append(segment.uri)
+    if ended:
+        lines.append("#EXT-X-ENDLIST")  # §4.3.3.4: no more segments will be added
+    return "\n".join(lines) + "\n"
+
+
+class Action(StrEnum):
+    package = "package"
+    skip = "skip"
+
+
+@dataclass(frozen=True)
+class Step:
+    seq: int
+    action: Action
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Clips to handle now, in order, and whether the playlist is then complete."""
+
+    steps: tuple[Step, ...]
+    complete: bool
+
+    def next_seq(self, current: int) -> int:
+        return self.steps[-1].seq + 1 if self.steps else current
+
+
+def plan_packaging(next_seq: int, clips: Mapping[int, ClipState], *, ending: bool) -> Plan:
+    """The contiguous run of clips from `next_seq` that can be published now.
+
+    Segments are only ever appended (§6.2.1), so a clip that finished early waits for
+    the ones before it. An encoded clip is packaged; a failed one contributes nothing; a
+    clip still in the worker stops the run. A missing seq stops the run while the stream
+    is live (its upload may still come), but once the stream is ending no new clip can be
+    registered, so a gap below the highest registered seq is skipped and nothing stalls.
+    """
+    last = max(clips, default=-1)
+    steps: list[Step] = []
+    seq = next_seq
+    while seq <= last:
+        state = clips.get(seq)
+        if state is None:
+            if not ending:
+                break
+            steps.append(Step(seq, Action.skip))
+        elif state in (ClipState.encoded, ClipState.packaged):
+            # Packaged at or after next_seq: the packager died after writing the playlist
+            # but before saving its state; the clip is packaged again with the same keys.
+            steps.append(Step(seq, Action.package))
+        elif state == ClipState.failed:
+            steps.append(Step(seq, Action.skip))
+        else:
+            break
+        seq += 1
+    return Plan(steps=tuple(steps), complete=ending and seq > last)
