@@ -1,0 +1,45 @@
+// The user's choices (options page) and their defaults, kept in chrome.storage.sync.
+// `normalizeOptions` is the one place that turns stored values into ones the API accepts.
+
+import { CLIP_SECONDS, normalizeClipSeconds } from './clip-schedule.js';
+
+export const COLOR_VISION = ['none', 'protanopia', 'deuteranopia', 'tritanopia'];
+export const MODES = ['anime', 'live_action'];
+
+export const DEFAULT_OPTIONS = Object.freeze({
+  apiBaseUrl: 'http://127.0.0.1:8000',
+  mode: 'anime',
+  clipSeconds: CLIP_SECONDS.default,
+  dimLift: false,
+  colorVision: 'none',
+  colorVisionStrength: 1.0,
+});
+
+/** Stored (possibly stale or partial) options -> complete, valid options. */
+export function normalizeOptions(stored = {}) {
+  const merged = { ...DEFAULT_OPTIONS, ...stored };
+  let apiBaseUrl = DEFAULT_OPTIONS.apiBaseUrl;
+  try {
+    const url = new URL(merged.apiBaseUrl);
+    if (url.protocol === 'http:' || url.protocol === 'https:') apiBaseUrl = url.origin + url.pathname.replace(/\/+$/, '');
+  } catch { /* keep the default */ }
+  const strength = Number(merged.colorVisionStrength);
+  return {
+    apiBaseUrl,
+    mode: MODES.includes(merged.mode) ? merged.mode : DEFAULT_OPTIONS.mode,
+    clipSeconds: normalizeClipSeconds(merged.clipSeconds),
+    dimLift: Boolean(merged.dimLift),
+    colorVision: COLOR_VISION.includes(merged.colorVision) ? merged.colorVision : 'none',
+    colorVisionStrength: Number.isFinite(strength) ? Math.min(1, Math.max(0, strength)) : 1,
+  };
+}
+
+/** The enhancement part of a `POST /v1/streams` or `POST /v1/videos` body. */
+export function enhancementBody(options) {
+  return {
+    mode: options.mode,
+    dim_lift: options.dimLift,
+    color_vision: options.colorVision,
+    color_vision_strength: options.colorVisionStrength,
+  };
+}

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { decideRecovery, MAX_RECOVERIES_PER_WINDOW } from '../src/lib/error-recovery.js';
+import { delayBehindLive, formatDelay } from '../src/lib/live-delay.js';
+import { DEFAULT_OPTIONS, enhancementBody, normalizeOptions } from '../src/lib/options.js';
+import { describeCapture, describeError } from '../src/lib/status-text.js';
+
+test('delay behind live counts from the capture start when there is one', () => {
+  const delay = delayBehindLive({ captureStartedAt: 10_000, currentTime: 5, nowMs: 27_000, liveEdgeLatency: 3 });
+  assert.equal(delay, 12);
+  assert.equal(delayBehindLive({ currentTime: 5, nowMs: 0, liveEdgeLatency: 3.5 }), 3.5);
+  assert.equal(delayBehindLive({ currentTime: 0, nowMs: 0 }), null);
+  assert.equal(formatDelay(12.4), '12 s behind live');
+  assert.equal(formatDelay(65), '1 min 5 s behind live');
+  assert.equal(formatDelay(null), '');
+});
+
+test('fatal hls.js errors recover by kind and give up when they repeat', () => {
+  assert.equal(decideRecovery('networkError', [], 0).action, 'startLoad');
+  assert.equal(decideRecovery('mediaError', [], 0).action, 'recoverMediaError');
+  assert.equal(decideRecovery('muxError', [], 0).action, 'give-up');
+  const busy = Array.from({ length: MAX_RECOVERIES_PER_WINDOW }, (_, i) => 1000 + i);
+  assert.equal(decideRecovery('networkError', busy, 2000).action, 'give-up');
+  assert.equal(decideRecovery('networkError', busy, 70_000).action, 'startLoad', 'old recoveries age out');
+});
+
+test('stored options are completed and cleaned before use', () => {
+  assert.deepEqual(normalizeOptions({}), DEFAULT_OPTIONS);
+  const cleaned = normalizeOptions({ apiBaseUrl: 'https://sharpr.example/api/', mode: 'cartoon', clipSeconds: 1, colorVision: 'deuteranopia', colorVisionStrength: 7 });
+  assert.equal(cleaned.apiBaseUrl, 'https://sharpr.example/api');
+  assert.equal(cleaned.mode, 'anime');
+  assert.equal(cleaned.clipSeconds, 2);
+  assert.equal(cleaned.colorVisionStrength, 1);
+  assert.equal(normalizeOptions({ apiBaseUrl: 'ftp://x' }).apiBaseUrl, DEFAULT_OPTIONS.apiBaseUrl);
+  assert.deepEqual(enhancementBody(cleaned), { mode: 'anime', dim_lift: false, color_vision: 'deuteranopia', color_vision_strength: 1 });
+});
+
+test('errors and states are told in plain words', () => {
+  assert.match(describeError({ code: 'unreachable', message: 'fetch failed' }), /cannot be reached/);
+  assert.match(describeError({ code: 'weird', message: 'disk full' }), /disk full/);
+  assert.match(describeCapture({ state: 'recording', clips: { 0: { upload: 'failed' }, 1: { upload: 'registered' } } }), /1 clip could not be uploaded/);
+  assert.match(describeCapture(undefined), /Not recording/);
+});
