@@ -5,10 +5,15 @@ a free port. S3: `weed mini` on free ports, torn down after the session.
 """
 
 import asyncio
+import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 import pytest
 from redis import Redis
@@ -95,3 +100,41 @@ def api(settings: Settings) -> Iterator["TestClient"]:
 
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         yield client
+
+
+@dataclass
+class Stack:
+    api_url: str
+    settings: Settings
+    processes: dict[str, subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """API on a free port, one worker and one packager, as real child processes."""
+    port = localservers.free_port()
+    monkeypatch.setenv("SHARPR_API_PORT", str(port))
+    monkeypatch.setenv("SHARPR_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes = {}
+    for name in ("api", "worker", "packager"):
+        log = (logs / f"{name}.log").open("wb")
+        processes[name] = subprocess.Popen(
+            localservers.python_command(name), env=localservers.child_env(dict(os.environ)),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    api_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{api_url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or processes["api"].poll() is not None:
+            raise RuntimeError((logs / "api.log").read_text())
+        time.sleep(0.2)
+    yield Stack(api_url=api_url, settings=settings, processes=processes)
+    for process in processes.values():
+        localservers.stop_process(process, grace=8)
