@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1.7
+# CPU worker image: RQ worker on queue "upscale" with the CPU build of torch, for machines
+# without a GPU (slow: size it with bench/RESULTS.md, see docs/DEPLOY.md).
+# Build from the repository root:  docker build -f deploy/worker-cpu.Dockerfile -t sharpr/worker-cpu .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_VERSION=2.13.0
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# The CPU wheel first, from PyTorch's CPU index: `torch>=2.4` in the worker extra is then
+# already satisfied, so pip never pulls the CUDA build and its gigabytes of libraries.
+RUN pip install "torch==${TORCH_VERSION}" --index-url https://download.pytorch.org/whl/cpu
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY services ./services
+RUN pip install --only-binary av ".[worker]"
+
+FROM ${PYTHON_IMAGE}
+RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home sharpr \
+ && install -d -o sharpr -g sharpr /data
+COPY --from=build /opt/venv /opt/venv
+COPY deploy/worker_healthcheck.py /opt/sharpr/worker_healthcheck.py
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    SHARPR_DATA_DIR=/data \
+    SHARPR_BACKEND=torch
+USER sharpr
+WORKDIR /app
+VOLUME ["/data"]
+# The worker registers with RQ only after the model is loaded, hence the long start period.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python", "/opt/sharpr/worker_healthcheck.py", "upscale"]
+# SIGTERM starts RQ's warm shutdown: the current clip finishes, then the process exits.
+STOPSIGNAL SIGTERM
+CMD ["sharpr", "worker"]
