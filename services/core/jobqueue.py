@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.job import Job
+from rq.job import Callback, Job
 
 from services.core.settings import Settings
 
@@ -17,6 +17,8 @@ PACKAGE_QUEUE = "package"
 INGEST_QUEUE = "ingest"
 
 UPSCALE_JOB = "services.worker.jobs.upscale_clip"
+# Runs after every failed attempt; it fails the clip once no retry is left.
+UPSCALE_FAILED_CALLBACK = "services.worker.jobs.upscale_failed"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.packager.jobs.ingest_video"
 
@@ -31,20 +33,22 @@ def redis_client(url: str) -> Redis:
 
 
 def _enqueue(
-    redis: Redis, queue: str, func: str, job_id: str, timeout: int, *args: object
+    redis: Redis, queue: str, func: str, job_id: str, timeout: int, *args: object,
+    on_failure: str | None = None,
 ) -> Job:
     existing = Job.fetch(job_id, connection=redis) if Job.exists(job_id, connection=redis) else None
     if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
         return existing
     return Queue(queue, connection=redis).enqueue(
-        func, *args, job_id=job_id, job_timeout=timeout, retry=RETRY, result_ttl=3600, failure_ttl=86400
+        func, *args, job_id=job_id, job_timeout=timeout, retry=RETRY, result_ttl=3600, failure_ttl=86400,
+        on_failure=Callback(on_failure) if on_failure else None,
     )
 
 
 def enqueue_upscale(redis: Redis, settings: Settings, stream_id: str, seq: int) -> Job:
     return _enqueue(
         redis, UPSCALE_QUEUE, UPSCALE_JOB, f"upscale-{stream_id}-{seq}",
-        settings.job_timeout_seconds, stream_id, seq,
+        settings.job_timeout_seconds, stream_id, seq, on_failure=UPSCALE_FAILED_CALLBACK,
     )
 
 

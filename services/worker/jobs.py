@@ -1,0 +1,146 @@
+"""The RQ job on queue "upscale": one clip from S3, through the model, back to S3.
+
+`upscale_clip` is safe to run twice (a finished clip only re-triggers packaging). Bad media
+fails the clip at once and never retries; anything else (S3 down) raises so RQ retries,
+and `upscale_failed` - the job's on_failure callback - marks the clip failed once the
+retries are spent, so the stream never waits on it. Either way packaging is enqueued: the
+packager fills a failed clip with the original, resized.
+"""
+
+import asyncio
+import logging
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from services.core import keys
+from services.core.errors import BadMedia, SharprError
+from services.core.jobqueue import enqueue_package, redis_client
+from services.core.schemas import ClipState, Enhancement
+from services.core.settings import Settings, get_settings
+from services.core.storage import open_store
+from services.core.streams import StreamStore
+from services.worker.pipeline import ProgressCallback, TranscodeResult, transcode
+from services.worker.upscaler import ResizeUpscaler, Upscaler
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes to Redis
+
+
+def upscale_clip(stream_id: str, seq: int) -> None:
+    settings = get_settings()
+    redis = redis_client(settings.redis_url)
+    store = StreamStore(redis, settings.stream_ttl_seconds)
+    stream, clip = store.get_stream(stream_id), store.get_clip(stream_id, seq)
+    if stream is None or clip is None:
+        log.warning("event=clip_missing stream=%s clip=%d", stream_id, seq)
+        return
+    if clip.state in (ClipState.encoded, ClipState.packaged):
+        log.info("event=clip_already_encoded stream=%s clip=%d", stream_id, seq)
+        enqueue_package(redis, settings, stream_id, seq)
+        return
+    store.update_clip(stream_id, seq, state=ClipState.upscaling, error_code=None, error=None)
+    progress = _progress_recorder(store, stream_id, seq)
+    with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
+        source = Path(tmp) / f"input{Path(clip.key).suffix}"
+        output = Path(tmp) / "output.mp4"
+        asyncio.run(_download(settings, clip.key, source))
+        try:
+            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_id, seq)
+        except BadMedia as error:
+            log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, error.message)
+            _fail_clip(redis, settings, stream_id, seq, error.code, error.message)
+            return
+        asyncio.run(_upload(settings, keys.output_key(stream_id, seq), output))
+    store.update_clip(
+        stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
+        height=result.height, frames_done=result.frames, frames_total=result.frames,
+        timings=result.timings, degraded=degraded,
+    )
+    log.info(
+        "event=clip_encoded stream=%s clip=%d frames=%d duration=%.3f degraded=%s wall=%.2f",
+        stream_id, seq, result.frames, result.duration, degraded, result.timings["wall"],
+    )
+    enqueue_package(redis, settings, stream_id, seq)
+
+
+def upscale_failed(
+    job: Job, connection: Redis, kind: type[BaseException], error: BaseException, tb: TracebackType | None,
+) -> None:
+    """on_failure callback: once RQ will not retry, fail the clip so the stream goes on.
+
+    RQ 2.12 calls it on every failed attempt, before it decides to retry (and for jobs
+    found abandoned), while `retries_left` still counts the coming retry.
+    """
+    if job.retries_left:
+        return
+    stream_id, seq = job.args
+    settings = get_settings()
+    code = error.code if isinstance(error, SharprError) else "upscale_failed"
+    message = "".join(traceback.format_exception_only(kind, error)).strip()
+    log.error("event=clip_failed_for_good stream=%s clip=%d error=%r", stream_id, seq, message)
+    _fail_clip(redis_client(settings.redis_url), settings, stream_id, seq, code, message)
+
+
+def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
+    """The neural upscaler for this enhancement (loaded once per process by the models package)."""
+    from services.worker.models import load_upscaler  # torch-heavy; only workers import it
+
+    return load_upscaler(enhancement, settings)
+
+
+def _upscale(
+    source: Path, output: Path, enhancement: Enhancement, settings: Settings,
+    progress: ProgressCallback, stream_id: str, seq: int,
+) -> tuple[TranscodeResult, bool]:
+    """(result, degraded): the model if it loads and runs, else the plain resize."""
+    try:
+        return transcode(source, output, model_upscaler(enhancement, settings), settings, progress), False
+    except BadMedia:
+        raise
+    except Exception:
+        log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)
+    return transcode(source, output, ResizeUpscaler(enhancement.scale), settings, progress), True
+
+
+def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> ProgressCallback:
+    """Write frames done/total to the clip and the job's meta, at most ~2 times a second."""
+    job = get_current_job()
+    last = 0.0
+
+    def record(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_MIN_INTERVAL and done < total:
+            return
+        last = now
+        store.update_clip(stream_id, seq, frames_done=done, frames_total=total)
+        if job is not None:
+            job.meta["progress"] = {"frames_done": done, "frames_total": total}
+            job.save_meta()
+
+    return record
+
+
+def _fail_clip(redis: Redis, settings: Settings, stream_id: str, seq: int, code: str, message: str) -> None:
+    store = StreamStore(redis, settings.stream_ttl_seconds)
+    if store.get_clip(stream_id, seq) is not None:
+        store.update_clip(stream_id, seq, state=ClipState.failed, error_code=code, error=message)
+    enqueue_package(redis, settings, stream_id, seq)
+
+
+async def _download(settings: Settings, key: str, path: Path) -> None:
+    async with open_store(settings) as store:
+        await store.download_file(key, path)
+
+
+async def _upload(settings: Settings, key: str, path: Path) -> None:
+    async with open_store(settings) as store:
+        await store.put_file(key, path)

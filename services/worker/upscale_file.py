@@ -1,0 +1,36 @@
+"""`sharpr upscale INPUT OUTPUT`: one local video through the model, with a progress bar.
+
+An OUTPUT directory receives lossless PNG frames instead of an MP4, for quality checks.
+"""
+
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from services.core.schemas import Enhancement, Mode
+from services.core.settings import get_settings
+from services.worker.models import load_upscaler
+from services.worker.pipeline import transcode
+
+log = logging.getLogger(__name__)
+
+
+def upscale_file(input: Path, output: Path, mode: Mode, scale: int, backend: str | None) -> None:
+    settings = get_settings()
+    if backend is not None:
+        settings = settings.model_copy(update={"backend": backend})
+    # No silent resize here: a model that cannot load should fail a quality check loudly.
+    upscaler = load_upscaler(Enhancement(mode=mode, scale=scale), settings)
+    with tqdm(unit="frame", desc=f"{input.name} x{scale} {upscaler.name}") as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = transcode(input, output, upscaler, settings, advance)
+    log.info(
+        "event=upscaled input=%s output=%s frames=%d size=%dx%d wall=%.2f model=%.2f",
+        input, output, result.frames, result.width, result.height,
+        result.timings["wall"], result.timings["model"],
+    )
