@@ -69,6 +69,14 @@ def cors_rules(origins: list[str]) -> dict[str, Any]:
     }
 
 
+async def _read_body(response: dict[str, Any]) -> bytes:
+    body = response["Body"]
+    try:
+        return await body.read()
+    finally:
+        body.close()
+
+
 class ObjectStore:
     def __init__(self, client: Any, presign_client: Any, bucket: str) -> None:
         self.client = client
@@ -86,22 +94,23 @@ class ObjectStore:
 
     async def get_bytes(self, key: str) -> bytes:
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
-        async with response["Body"] as body:
-            return await body.read()
+        return await _read_body(response)
 
     async def read_prefix(self, key: str, size: int) -> bytes:
         """The first `size` bytes of an object: enough to recognise a container's magic."""
         response = await self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
-        async with response["Body"] as body:
-            return await body.read()
+        return await _read_body(response)
 
     async def download_file(self, key: str, path: Path) -> None:
         """Stream an object to disk in chunks (clips can be tens of MB)."""
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
-        with path.open("wb") as out:
-            async with response["Body"] as body:
+        body = response["Body"]
+        try:
+            with path.open("wb") as out:
                 async for chunk in body.iter_chunks(1 << 20):
                     out.write(chunk)
+        finally:
+            body.close()
 
     async def head(self, key: str) -> dict[str, Any] | None:
         """Size and type of an object, or None if it does not exist."""
