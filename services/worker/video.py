@@ -58,6 +58,8 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
     """Check that `path` is a video the worker may process and count its frames."""
     try:
         with av.open(str(path)) as container:
+            if _is_still_image(container.format.name):
+                raise BadMedia(f"{path.name} is a still image ({container.format.name}), not a video")
             if not container.streams.video:
                 raise BadMedia(f"{path.name} has no video stream")
             stream = container.streams.video[0]
@@ -76,6 +78,11 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
         raise BadMedia(f"{path.name} has no video frames")
     start = float(first_pts * time_base) if first_pts is not None else 0.0
     return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)))
+
+
+def _is_still_image(demuxer: str) -> bool:
+    """FFmpeg sniffs content, so a PNG named .webm opens as a one-frame "video"."""
+    return demuxer.endswith("_pipe") or demuxer == "image2"
 
 
 def count_frames(path: Path) -> int:

@@ -1,0 +1,175 @@
+"""The worker's video I/O on real clips: counting, transcoding, keyframes, audio, bad input."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from services.core.errors import BadMedia
+from services.core.settings import Settings
+from services.worker.pipeline import transcode
+from services.worker.upscaler import ResizeUpscaler
+from services.worker.video import count_frames
+from tests.media import moving_pattern, write_clip
+
+FPS = 15
+
+
+@pytest.fixture
+def video_settings() -> Settings:
+    """Pure video work needs no Redis or S3: only the encoder and segment settings."""
+    return Settings(encoder_preset="ultrafast", segment_seconds=2.0)
+
+
+def streams_of(path: Path) -> dict[str, list[av.Packet]]:
+    with av.open(str(path)) as container:
+        packets: dict[str, list[av.Packet]] = {s.type: [] for s in container.streams}
+        for packet in container.demux():
+            if packet.size:
+                packets[packet.stream.type].append(packet)
+        return packets
+
+
+def keyframe_times(path: Path) -> list[float]:
+    return sorted(float(p.pts * p.time_base) for p in streams_of(path)["video"] if p.is_keyframe)
+
+
+def track_seconds(packets: list[av.Packet]) -> float:
+    last = max(packets, key=lambda p: p.pts)
+    first = min(p.pts for p in packets)
+    return float((last.pts + last.duration - first) * last.time_base)
+
+
+def test_webm_frames_are_counted_by_demuxing_though_the_header_has_no_duration(tmp_path):
+    clip = tmp_path / "rec.webm"
+    written = write_clip(clip, seconds=2, fps=FPS)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].frames == 0  # what MediaRecorder-style WebM tells
+    assert count_frames(clip) == written
+
+
+@pytest.mark.parametrize("name", ["rec.webm", "upload.mp4"])
+def test_transcode_doubles_size_keeps_frames_duration_audio_and_segment_keyframes(tmp_path, video_settings, name):
+    clip, out = tmp_path / name, tmp_path / "out.mp4"
+    written = write_clip(clip, seconds=4.5, width=64, height=36, fps=FPS)
+    seen: list[tuple[int, int]] = []
+
+    result = transcode(clip, out, ResizeUpscaler(2), video_settings, lambda d, t: seen.append((d, t)))
+
+    assert (result.frames, result.width, result.height) == (written, 128, 72)
+    assert result.duration == pytest.approx(written / FPS, abs=1 / FPS)
+    assert seen[-1] == (written, written)
+    packets = streams_of(out)
+    assert len(packets["video"]) == written
+    assert track_seconds(packets["video"]) == pytest.approx(result.duration, abs=1e-3)
+    assert track_seconds(packets["audio"]) == pytest.approx(result.duration, abs=0.03)
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.name, video.width, video.height) == ("h264", 128, 72)
+        assert video.codec_context.pix_fmt == "yuv420p"
+        assert (audio.codec_context.name, audio.rate, audio.channels) == ("aac", 48000, 2)
+    # A keyframe on the first frame at or after every 2 s boundary, and nowhere else.
+    assert keyframe_times(out) == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
+
+
+def test_input_without_audio_gets_a_silent_aac_track_as_long_as_the_video(tmp_path, video_settings):
+    clip, out = tmp_path / "mute.mp4", tmp_path / "out.mp4"
+    write_clip(clip, seconds=2, fps=FPS, audio=False)
+
+    result = transcode(clip, out, ResizeUpscaler(2), video_settings, None)
+
+    packets = streams_of(out)
+    assert track_seconds(packets["audio"]) == pytest.approx(result.duration, abs=0.03)
+    with av.open(str(out)) as container:
+        samples = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    assert np.abs(samples).max() < 1e-3
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path, video_settings):
+    clip, out = tmp_path / "vfr.mp4", tmp_path / "out.mp4"
+    times_ms = [0, 40, 80, 200, 240, 600, 640, 2100, 2140]
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(moving_pattern(i, 64, 36), format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+    transcode(clip, out, ResizeUpscaler(2), video_settings, None)
+
+    times = sorted(float(p.pts * p.time_base) for p in streams_of(out)["video"])
+    assert times == pytest.approx([ms / 1000 for ms in times_ms], abs=1e-3)
+    assert keyframe_times(out) == pytest.approx([0.0, 2.1], abs=1e-3)
+
+
+def test_truncated_clip_keeps_the_frames_that_decode(tmp_path, video_settings):
+    clip, cut, out = tmp_path / "full.webm", tmp_path / "cut.webm", tmp_path / "out.mp4"
+    written = write_clip(clip, seconds=3, fps=FPS)
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+
+    result = transcode(cut, out, ResizeUpscaler(2), video_settings, None)
+
+    assert 0 < result.frames < written
+    assert len(streams_of(out)["video"]) == result.frames
+
+
+def test_png_renamed_to_webm_is_bad_media(tmp_path, video_settings):
+    picture = tmp_path / "frame.webm"
+    with av.open(str(picture), "w", format="image2") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "rgb24"
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(moving_pattern(0, 64, 36), format="rgb24")))
+        container.mux(stream.encode())
+    renamed = tmp_path / "clip.webm"
+    (tmp_path / "frame.webm").rename(renamed)
+    with pytest.raises(BadMedia):
+        transcode(renamed, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, None)
+
+
+def test_zero_byte_clip_is_bad_media(tmp_path, video_settings):
+    empty = tmp_path / "empty.webm"
+    empty.write_bytes(b"")
+    with pytest.raises(BadMedia, match="not a readable video"):
+        transcode(empty, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, None)
+
+
+def test_audio_only_clip_is_bad_media(tmp_path, video_settings):
+    sound = tmp_path / "voice.webm"
+    with av.open(str(sound), "w") as container:
+        stream = container.add_stream("libopus", rate=48000, layout="stereo")
+        tone = np.zeros((2, 960), np.float32)
+        for i in range(50):
+            frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, Fraction(1, 48000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with pytest.raises(BadMedia, match="no video stream"):
+        transcode(sound, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, None)
+
+
+def test_frames_over_the_pixel_limit_are_bad_media(tmp_path):
+    clip = tmp_path / "big.webm"
+    write_clip(clip, seconds=1, width=64, height=36, fps=FPS)
+    small_limit = Settings(clip_max_pixels=64 * 36 - 1)
+    with pytest.raises(BadMedia, match="over the limit"):
+        transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), small_limit, None)
+
+
+def test_output_directory_receives_lossless_png_frames(tmp_path, video_settings):
+    clip, frames_dir = tmp_path / "rec.webm", tmp_path / "frames"
+    frames_dir.mkdir()
+    written = write_clip(clip, seconds=1, fps=FPS)
+
+    transcode(clip, frames_dir, ResizeUpscaler(2), video_settings, None)
+
+    pngs = sorted(frames_dir.glob("*.png"))
+    assert len(pngs) == written
+    with av.open(str(pngs[0])) as picture:
+        first = next(picture.decode(video=0))
+        assert (first.width, first.height, picture.streams.video[0].codec_context.name) == (128, 72, "png")
