@@ -1,0 +1,130 @@
+// The player tab: plays the stream's enhanced HLS playlist with the bundled hls.js, follows
+// new clips without a reload, shows each clip's progress from the API's server-sent events,
+// the delay behind live, and a Stop button. It opens as player.html?stream=<id>.
+
+import Hls from './vendor/hls.mjs';
+import { SharprApi } from './lib/api-client.js';
+import { decideRecovery } from './lib/error-recovery.js';
+import { delayBehindLive, formatDelay } from './lib/live-delay.js';
+import { onCaptureChanged, readCapture, readStream, streamKey } from './lib/session-store.js';
+import { describeCapture, describeError } from './lib/status-text.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const streamId = new URLSearchParams(location.search).get('stream');
+const clipRows = new Map();
+
+function showError(error) {
+  $('error').hidden = !error;
+  $('error').textContent = describeError(error);
+}
+
+function renderClip(clip) {
+  let row = clipRows.get(clip.seq);
+  if (!row) {
+    row = document.createElement('li');
+    row.dataset.seq = clip.seq;
+    clipRows.set(clip.seq, row);
+    const after = [...clipRows.keys()].filter((seq) => seq > clip.seq).sort((a, b) => a - b)[0];
+    $('clips').insertBefore(row, after === undefined ? null : clipRows.get(after));
+  }
+  const progress = clip.frames_total ? ` ${Math.round((100 * clip.frames_done) / clip.frames_total)}%` : '';
+  const note = clip.state === 'failed' || clip.degraded ? ' (shown unenhanced)' : '';
+  row.dataset.state = clip.state;
+  row.textContent = `Clip ${clip.seq + 1}: ${clip.upload === 'failed' ? 'upload failed' : clip.state}${progress}${note}`;
+}
+
+/** hls.js with the live edge about one clip back, and fatal errors recovered by kind. */
+function play(playlistUrl, clipSeconds) {
+  if (!Hls.isSupported()) {
+    showError({ code: 'unsupported', message: 'this browser cannot play HLS' });
+    return;
+  }
+  const hls = new Hls({
+    workerPath: 'vendor/hls.worker.js', // a blob: worker is not allowed by the extension CSP
+    liveSyncDuration: clipSeconds,
+    liveMaxLatencyDuration: clipSeconds * 3,
+  });
+  let recoveries = [];
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal) return;
+    const decision = decideRecovery(data.type, recoveries, Date.now());
+    recoveries = decision.recent;
+    if (decision.action === 'startLoad') hls.startLoad();
+    else if (decision.action === 'recoverMediaError') hls.recoverMediaError();
+    else {
+      showError({ code: 'playback_failed', message: `${data.type}: ${data.details}` });
+      hls.destroy();
+    }
+  });
+  hls.loadSource(playlistUrl);
+  hls.attachMedia(video);
+  window.sharprHls = hls; // for the browser tests and for debugging from DevTools
+  return hls;
+}
+
+/** Per-clip progress; the playlist starts once the first clip is packaged (before that it 404s). */
+function follow(stream, startPlayback) {
+  const api = new SharprApi(stream.apiBaseUrl, stream.token);
+  const events = new EventSource(api.eventsUrl(stream.id));
+  events.addEventListener('clip', (event) => {
+    const clip = JSON.parse(event.data);
+    renderClip(clip);
+    if (clip.state === 'packaged' || clip.state === 'failed') startPlayback();
+  });
+  events.addEventListener('stream', (event) => {
+    const { state } = JSON.parse(event.data);
+    if (state === 'ended' || state === 'failed') events.close();
+    if (state === 'failed') showError({ code: 'stream_failed', message: 'stream failed' });
+  });
+  return api;
+}
+
+async function main() {
+  const stream = streamId && (await readStream(streamId));
+  if (!stream) {
+    $('state').textContent = 'This stream is not known any more. Start a new one from the SharprAI icon.';
+    return;
+  }
+  let hls = null;
+  const startPlayback = () => { hls ??= play(stream.playlistUrl, stream.clipSeconds); };
+  const api = follow(stream, startPlayback);
+  try {
+    const current = await api.getStream(stream.id);
+    current.clips.forEach(renderClip);
+    if (current.clips.some((clip) => clip.state === 'packaged' || clip.state === 'failed')) startPlayback();
+  } catch (error) {
+    showError(error);
+  }
+
+  if (stream.kind === 'capture') {
+    const renderCapture = (capture) => {
+      if (capture.streamId !== stream.id) return;
+      $('state').textContent = describeCapture(capture);
+      $('stop').hidden = capture.state !== 'recording';
+      if (capture.error) showError(capture.error);
+      for (const [seq, clip] of Object.entries(capture.clips)) {
+        if (clip.upload === 'failed') renderClip({ seq: Number(seq), upload: 'failed', state: 'failed' });
+      }
+    };
+    renderCapture(await readCapture());
+    onCaptureChanged(renderCapture);
+    $('stop').addEventListener('click', () => chrome.runtime.sendMessage({ type: 'stop-capture', target: 'service-worker' }));
+  }
+
+  // The capture start arrives a moment after the player opens; keep the stored record fresh.
+  let captureStartedAt = stream.captureStartedAt;
+  chrome.storage.onChanged.addListener((changes, area) => {
+    const change = area === 'session' && changes[streamKey(stream.id)];
+    if (change?.newValue) captureStartedAt = change.newValue.captureStartedAt;
+  });
+  setInterval(() => {
+    const seconds = video.currentTime > 0
+      ? delayBehindLive({ captureStartedAt, currentTime: video.currentTime, nowMs: Date.now(), liveEdgeLatency: hls?.latency })
+      : null;
+    $('delay').textContent = formatDelay(seconds);
+  }, 1000);
+}
+
+video.addEventListener('ended', () => { $('state').textContent = 'The end of the stream.'; });
+main();

@@ -1,0 +1,137 @@
+// Routes messages between popup, player and the offscreen recorder, and owns the state in
+// chrome.storage.session. It records nothing itself: capture lives in the offscreen document,
+// because a service worker has no DOM and Chrome may stop it at any moment.
+// Messages are {type, target: 'service-worker', data}.
+
+import { SharprApi } from './lib/api-client.js';
+import { enhancementBody } from './lib/options.js';
+import { CAPTURE_KEY, IDLE_CAPTURE, readCapture, readOptions, readStream, writeStream } from './lib/session-store.js';
+import { classifyUrl } from './lib/url-kind.js';
+
+const OFFSCREEN_URL = 'offscreen.html';
+const ACTIVE_STATES = new Set(['starting', 'recording', 'stopping']);
+
+// Writes to the capture record are read-modify-write; chaining them keeps concurrent clip
+// events from overwriting each other. This is a lock, not state: losing it loses nothing.
+let captureWrites = Promise.resolve();
+function updateCapture(change) {
+  captureWrites = captureWrites.then(async () => {
+    const next = change(await readCapture());
+    await chrome.storage.session.set({ [CAPTURE_KEY]: next });
+    return next;
+  });
+  return captureWrites;
+}
+
+function fail(code, message) {
+  return updateCapture((capture) => ({ ...capture, state: 'failed', error: { code, message } }));
+}
+
+async function hasOffscreenDocument() {
+  const contexts = await chrome.runtime.getContexts({
+    contextTypes: ['OFFSCREEN_DOCUMENT'],
+    documentUrls: [chrome.runtime.getURL(OFFSCREEN_URL)],
+  });
+  return contexts.length > 0;
+}
+
+function openPlayer(streamId) {
+  return chrome.tabs.create({ url: chrome.runtime.getURL(`player.html?stream=${encodeURIComponent(streamId)}`) });
+}
+
+/** Popup asked to enhance `tab`: YouTube goes to server-side ingest, anything else is captured. */
+async function startForTab({ tabId, url }) {
+  const current = await readCapture();
+  if (ACTIVE_STATES.has(current.state)) return current;
+  const route = classifyUrl(url);
+  if (route.kind === 'unsupported') return fail('unsupported_page', route.reason);
+
+  const options = await readOptions();
+  const api = new SharprApi(options.apiBaseUrl);
+  await chrome.storage.session.set({ [CAPTURE_KEY]: { ...IDLE_CAPTURE, state: 'starting', tabId } });
+  try {
+    if (route.kind === 'youtube') {
+      const video = await api.createVideo(route.url, enhancementBody(options));
+      await writeStream({ id: video.id, token: video.token, apiBaseUrl: options.apiBaseUrl, playlistUrl: video.playlist_url, kind: 'video', clipSeconds: options.clipSeconds, captureStartedAt: null });
+      await updateCapture((capture) => ({ ...capture, state: 'ended', streamId: video.id }));
+      await openPlayer(video.id);
+      return readCapture();
+    }
+    // Ask for the tab's media first: the grant from the user's click is for this tab now.
+    const mediaStreamId = await chrome.tabCapture.getMediaStreamId({ targetTabId: tabId });
+    const stream = await api.createStream({ ...enhancementBody(options), scale: 2 });
+    await writeStream({ id: stream.id, token: stream.token, apiBaseUrl: options.apiBaseUrl, playlistUrl: stream.playlist_url, kind: 'capture', clipSeconds: options.clipSeconds, captureStartedAt: null });
+    if (!(await hasOffscreenDocument())) {
+      await chrome.offscreen.createDocument({
+        url: OFFSCREEN_URL,
+        reasons: ['USER_MEDIA'],
+        justification: 'Records the tab in clips and uploads them for enhancement.',
+      });
+    }
+    await updateCapture((capture) => ({ ...capture, state: 'recording', streamId: stream.id }));
+    await chrome.runtime.sendMessage({
+      type: 'start-recording',
+      target: 'offscreen',
+      data: { mediaStreamId, streamId: stream.id, token: stream.token, apiBaseUrl: options.apiBaseUrl, clipSeconds: options.clipSeconds },
+    });
+    await openPlayer(stream.id);
+  } catch (error) {
+    await fail(error.code ?? 'capture_failed', error.message);
+  }
+  return readCapture();
+}
+
+/** Stop asked by popup or player: the offscreen document finishes and uploads the last clip. */
+async function stop() {
+  const capture = await readCapture();
+  if (!ACTIVE_STATES.has(capture.state)) return capture;
+  if (await hasOffscreenDocument()) {
+    await updateCapture((current) => ({ ...current, state: 'stopping' }));
+    await chrome.runtime.sendMessage({ type: 'stop-recording', target: 'offscreen' });
+    return readCapture();
+  }
+  // The recorder is gone (crashed or closed): end the stream so the player reaches its end.
+  const stream = await readStream(capture.streamId);
+  if (stream) await new SharprApi(stream.apiBaseUrl, stream.token).stopStream(stream.id).catch(() => {});
+  return updateCapture((current) => ({ ...current, state: 'ended' }));
+}
+
+async function recordingStarted({ streamId, startedAt }) {
+  const stream = await readStream(streamId);
+  if (stream) await writeStream({ ...stream, captureStartedAt: startedAt });
+}
+
+function clipEvent({ seq, type, code, message }) {
+  const upload = { uploading: 'uploading', retrying: 'retrying', registered: 'registered', failed: 'failed' }[type];
+  return updateCapture((capture) => ({
+    ...capture,
+    clips: { ...capture.clips, [seq]: { upload, message: message ?? '', code: code ?? null } },
+  }));
+}
+
+async function recordingEnded({ error }) {
+  await updateCapture((capture) => (error
+    ? { ...capture, state: 'failed', error }
+    : { ...capture, state: 'ended' }));
+  if (await hasOffscreenDocument()) await chrome.offscreen.closeDocument();
+}
+
+const HANDLERS = {
+  'start-capture': startForTab,
+  'stop-capture': stop,
+  'get-capture': readCapture,
+  'recording-started': recordingStarted,
+  'clip-event': clipEvent,
+  'recording-ended': recordingEnded,
+};
+
+chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
+  if (message.target !== 'service-worker') return false;
+  const handler = HANDLERS[message.type];
+  if (!handler) {
+    console.warn(`sharpr: unknown message type=${message.type}`);
+    return false;
+  }
+  handler(message.data ?? {}).then(sendResponse, (error) => sendResponse({ error: { code: error.code ?? 'error', message: error.message } }));
+  return true; // the answer comes asynchronously
+});

@@ -1,0 +1,207 @@
+"""The Chrome extension in Debian's chromium: it loads, records clips the real stack enhances,
+and its player plays the enhanced stream, picking up clips that arrive while it plays.
+
+Tab capture needs a user gesture a test cannot give, so the recorder is fed a canvas
+captureStream() plus an oscillator; everything after that is the extension's own code.
+"""
+
+import asyncio
+import io
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+from services.core import keys
+from services.core.storage import open_store
+from tests.api_client import send_clip
+from tests.conftest import Stack
+from tests.media import write_clip
+
+pytestmark = pytest.mark.browser
+
+EXTENSION = Path(__file__).resolve().parent.parent / "extension"
+CHROMIUM = "/usr/bin/chromium"
+WIDTH, HEIGHT, CLIP_SECONDS = 64, 36, 2
+
+
+@pytest.fixture(scope="session")
+def extension_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The loadable folder exactly as `npm run build` makes it (needs `npm ci` in extension/)."""
+    out = tmp_path_factory.mktemp("extension") / "dist"
+    subprocess.run(["node", str(EXTENSION / "build.mjs"), "--out", str(out)], check=True)
+    return out
+
+
+@pytest.fixture
+def browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A fresh profile with the unpacked extension; new headless mode runs extensions."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            ignore_default_args=["--disable-extensions"],
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+                f"--disable-extensions-except={extension_dir}", f"--load-extension={extension_dir}",
+            ],
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def extension_url(browser: BrowserContext) -> Callable[[str], str]:
+    worker = browser.service_workers[0] if browser.service_workers else browser.wait_for_event("serviceworker")
+    base = worker.url.rsplit("/", 1)[0]
+    return lambda page: f"{base}/{page}"
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stream_state(api_url: str, stream: dict) -> dict:
+    response = httpx.get(f"{api_url}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
+    response.raise_for_status()
+    return response.json()
+
+
+def test_unpacked_extension_loads_as_mv3_with_its_service_worker(extension_dir, browser, extension_url):
+    manifest = json.loads((extension_dir / "manifest.json").read_text())
+    assert manifest["manifest_version"] == 3
+    assert set(manifest["permissions"]) == {"activeTab", "offscreen", "storage", "tabCapture"}
+    for page in ("popup.html", "player.html", "offscreen.html", "options.html", "service-worker.js", "vendor/hls.mjs"):
+        assert (extension_dir / page).is_file(), page
+    worker = browser.service_workers[0]
+    assert worker.url == extension_url("service-worker.js")
+    assert worker.evaluate("chrome.runtime.getManifest().background.type") == "module"
+
+    # The popup asks the service worker to enhance the tab it sits in, an extension page:
+    # the worker refuses in words, and the refusal is kept in session storage.
+    page = browser.new_page()
+    page.goto(extension_url("popup.html"))
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert "does not allow recording" in page.locator("#error").inner_text()
+    stored = worker.evaluate("chrome.storage.session.get('capture')")
+    assert stored["capture"]["state"] == "failed"
+    assert stored["capture"]["error"]["code"] == "unsupported_page"
+
+
+RECORD_AND_UPLOAD = """
+async ({ apiUrl, width, height, clipSeconds, seconds }) => {
+  const { SharprApi } = await import('./lib/api-client.js');
+  const { ClipRecorder } = await import('./lib/recorder.js');
+  const { ClipUploader } = await import('./lib/uploader.js');
+
+  const canvas = Object.assign(document.createElement('canvas'), { width, height });
+  const paint = canvas.getContext('2d');
+  let frame = 0;
+  const painter = setInterval(() => {
+    paint.fillStyle = `hsl(${(frame * 9) % 360}, 80%, 50%)`;
+    paint.fillRect(0, 0, width, height);
+    paint.fillStyle = '#fff';
+    paint.fillRect(frame % width, height / 3, 8, 8);
+    frame += 1;
+  }, 1000 / 30);
+  const audio = new AudioContext();
+  const tone = audio.createOscillator();
+  const sink = audio.createMediaStreamDestination();
+  tone.connect(sink);
+  tone.start();
+  const media = new MediaStream([...canvas.captureStream(30).getVideoTracks(), ...sink.stream.getAudioTracks()]);
+
+  const stream = await new SharprApi(apiUrl).createStream({ mode: 'anime', scale: 2 });
+  const api = new SharprApi(apiUrl, stream.token);
+  const events = [];
+  const uploader = new ClipUploader(api, stream.id, { onEvent: (e) => events.push({ type: e.type, seq: e.seq, code: e.code ?? null }) });
+  const recorder = new ClipRecorder(media, { clipSeconds, onClip: ({ seq, blob }) => uploader.enqueue(seq, blob) });
+  recorder.start();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  await recorder.stop();
+  await uploader.drain();
+  await api.stopStream(stream.id);
+  clearInterval(painter);
+  await audio.close();
+  return { stream, events };
+}
+"""
+
+
+def test_recorded_clips_decode_alone_and_come_back_upscaled(stack: Stack, browser, extension_url):
+    page = browser.new_page()
+    page.goto(extension_url("options.html"))  # any extension page: its origin is the one CORS allows
+    result = page.evaluate(RECORD_AND_UPLOAD, {
+        "apiUrl": stack.api_url, "width": WIDTH, "height": HEIGHT,
+        "clipSeconds": CLIP_SECONDS, "seconds": 2 * CLIP_SECONDS - 0.2,
+    })
+    stream = result["stream"]
+    assert [(e["type"], e["seq"]) for e in result["events"]] == [
+        ("uploading", 0), ("registered", 0), ("uploading", 1), ("registered", 1)]
+
+    async def inputs() -> list[bytes]:
+        async with open_store(stack.settings) as store:
+            return [await store.get_bytes(keys.input_key(stream["id"], seq, "webm")) for seq in (0, 1)]
+
+    # Playwright's sync API owns this thread's event loop; the S3 client gets its own thread.
+    with ThreadPoolExecutor(1) as thread:
+        bodies = thread.submit(asyncio.run, inputs()).result()
+    for seq, body in enumerate(bodies):
+        with av.open(io.BytesIO(body)) as container:  # each clip on its own, no other clip's header
+            assert container.streams.audio, f"clip {seq} has no audio"
+            frames = list(container.decode(video=0))
+        assert frames[0].key_frame
+        assert (frames[0].width, frames[0].height) == (WIDTH, HEIGHT)
+        assert len(frames) >= 30 * (CLIP_SECONDS - 0.5) * (0.5 if seq else 1), f"clip {seq}: {len(frames)} frames"
+
+    final = wait_until(lambda: (s := stream_state(stack.api_url, stream))["state"] == "ended" and s, 180, "the stream to end")
+    assert [(c["seq"], c["state"], c["degraded"]) for c in final["clips"]] == [(0, "packaged", False), (1, "packaged", False)]
+    playlist = httpx.get(stream["playlist_url"]).text
+    assert "#EXT-X-ENDLIST" in playlist
+
+
+def test_player_plays_upscaled_stream_and_follows_a_late_clip(stack: Stack, browser, extension_url, tmp_path):
+    api = httpx.Client(base_url=stack.api_url)
+    stream = api.post("/v1/streams", json={"mode": "anime", "scale": 2}).json()
+    clips = []
+    for seq in (0, 1):
+        clips.append(tmp_path / f"{seq}.webm")
+        write_clip(clips[-1], seconds=CLIP_SECONDS, width=WIDTH, height=HEIGHT, fps=30)
+    assert send_clip(api, stream, 0, clips[0]).status_code == 202
+    wait_until(lambda: stream_state(stack.api_url, stream)["clips"][0]["state"] == "packaged", 120, "clip 0 packaged")
+
+    # What the service worker stores when it starts a stream; the player reads only this.
+    page = browser.new_page()
+    page.goto(extension_url("options.html"))
+    page.evaluate("(record) => chrome.storage.session.set({ [`stream:${record.id}`]: record })", {
+        "id": stream["id"], "token": stream["token"], "apiBaseUrl": stack.api_url,
+        "playlistUrl": stream["playlist_url"], "kind": "video", "clipSeconds": CLIP_SECONDS,
+        "captureStartedAt": None,
+    })
+    page.goto(extension_url(f"player.html?stream={stream['id']}"))
+    page.wait_for_function("document.getElementById('video').currentTime > 0.3", timeout=30_000)
+    assert page.evaluate("document.getElementById('video').videoWidth") == 2 * WIDTH
+    assert page.locator("#clips li[data-seq='0']").get_attribute("data-state") == "packaged"
+
+    # Clip 1 arrives while clip 0 plays: the live playlist grows and the player goes on into it.
+    assert send_clip(api, stream, 1, clips[1]).status_code == 202
+    assert api.post(f"/v1/streams/{stream['id']}/stop", headers={"Authorization": f"Bearer {stream['token']}"}).status_code == 202
+    page.wait_for_function("document.getElementById('video').currentTime > 2.5", timeout=120_000)
+    page.wait_for_function("document.querySelector(\"#clips li[data-seq='1']\")?.dataset.state === 'packaged'", timeout=30_000)
+    assert page.evaluate("document.getElementById('video').videoHeight") == 2 * HEIGHT
+    assert not page.locator("#error").is_visible()
