@@ -1,0 +1,139 @@
+"""The upscale job end to end through the real S3 server, Redis and RQ."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import torch
+from rq import Queue
+from rq.job import Job
+
+from services.core import keys
+from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
+from services.core.schemas import Clip, ClipState, Enhancement
+from services.core.settings import Settings, get_settings
+from services.core.storage import open_store
+from services.core.streams import StreamStore
+from tests.conftest import run_queues
+from tests.media import write_clip
+
+
+def upload(settings: Settings, key: str, path: Path) -> None:
+    async def put() -> None:
+        async with open_store(settings) as store:
+            await store.put_file(key, path)
+
+    asyncio.run(put())
+
+
+def head(settings: Settings, key: str) -> dict | None:
+    async def look() -> dict | None:
+        async with open_store(settings) as store:
+            return await store.head(key)
+
+    return asyncio.run(look())
+
+
+def register_clip(settings: Settings, redis, tmp_path: Path, clip_file: Path | None, seq: int = 0) -> tuple[StreamStore, str]:
+    """A live stream with clip `seq` registered and queued (its input uploaded unless None)."""
+    store = StreamStore(redis, settings.stream_ttl_seconds)
+    stream, _ = store.create_stream(Enhancement(scale=2))
+    key = keys.input_key(stream.id, seq, "webm")
+    if clip_file is not None:
+        upload(settings, key, clip_file)
+    store.add_clip(Clip(stream_id=stream.id, seq=seq, key=key, state=ClipState.queued))
+    enqueue_upscale(redis, settings, stream.id, seq)
+    return store, stream.id
+
+
+def package_job_ids(redis) -> list[str]:
+    return Queue(PACKAGE_QUEUE, connection=redis).job_ids
+
+
+def test_clip_is_upscaled_by_the_model_stored_and_handed_to_packaging(settings, redis, tmp_path):
+    clip_file = tmp_path / "rec.webm"
+    frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert clip.state == ClipState.encoded
+    assert (clip.width, clip.height, clip.frames_done, clip.frames_total) == (128, 72, frames, frames)
+    assert clip.duration == pytest.approx(frames / 15, abs=1 / 15)
+    assert not clip.degraded
+    assert clip.timings["model"] > 0
+    assert head(settings, keys.output_key(stream_id, 0))["size"] > 0
+    assert package_job_ids(redis) == [f"package-{stream_id}-0"]
+    job = Job.fetch(f"upscale-{stream_id}-0", connection=redis)
+    assert job.get_meta()["progress"] == {"frames_done": frames, "frames_total": frames}
+
+
+def test_running_a_finished_clip_again_only_requeues_packaging(settings, redis, tmp_path):
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=1, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    run_queues(redis, UPSCALE_QUEUE)
+    Queue(PACKAGE_QUEUE, connection=redis).empty()
+    encoded = store.get_clip(stream_id, 0)
+
+    enqueue_upscale(redis, settings, stream_id, 0)
+    run_queues(redis, UPSCALE_QUEUE)
+
+    again = store.get_clip(stream_id, 0)
+    assert again.state == ClipState.encoded and again.timings == encoded.timings
+    assert package_job_ids(redis) == [f"package-{stream_id}-0"]
+
+
+def test_bad_clip_fails_with_a_code_and_the_stream_still_packages(settings, redis, tmp_path):
+    junk = tmp_path / "junk.webm"
+    junk.write_bytes(b"this is not a video at all" * 10)
+    store, stream_id = register_clip(settings, redis, tmp_path, junk)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.error_code) == (ClipState.failed, "bad_media")
+    assert clip.error
+    assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "finished"  # no retry
+    assert package_job_ids(redis) == [f"package-{stream_id}-0"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="TensorRT may really load where CUDA exists")
+def test_model_that_cannot_load_falls_back_to_resize_and_marks_clip_degraded(settings, redis, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARPR_BACKEND", "tensorrt")  # no CUDA here: the model load fails for real
+    get_settings.cache_clear()
+    clip_file = tmp_path / "rec.webm"
+    frames = write_clip(clip_file, seconds=1, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.degraded, clip.frames_done) == (ClipState.encoded, True, frames)
+    assert head(settings, keys.output_key(stream_id, 0)) is not None
+
+
+def test_failed_attempt_with_retries_left_leaves_the_clip_for_the_retry(settings, redis, tmp_path):
+    store, stream_id = register_clip(settings, redis, tmp_path, None)  # input never uploaded
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    assert store.get_clip(stream_id, 0).state == ClipState.upscaling
+    assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "scheduled"
+    assert package_job_ids(redis) == []
+
+
+def test_last_failed_attempt_fails_the_clip_and_packages_the_stream(settings, redis, tmp_path):
+    store, stream_id = register_clip(settings, redis, tmp_path, None)  # input never uploaded
+    job = Job.fetch(f"upscale-{stream_id}-0", connection=redis)
+    job.retries_left = 0  # as RQ leaves it before the last attempt
+    job.save()
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.error_code) == (ClipState.failed, "upscale_failed")
+    assert "NoSuchKey" in clip.error
+    assert job.get_status(refresh=True) == "failed"
+    assert package_job_ids(redis) == [f"package-{stream_id}-0"]
