@@ -5,14 +5,13 @@ upload elsewhere, upload nothing, or upload something that is not a video.
 """
 
 import logging
-import time
 
 from starlette.concurrency import run_in_threadpool
 
 from services.core import keys
 from services.core.errors import BadRequest, Conflict, TooLarge, Unprocessable
-from services.core.jobqueue import enqueue_upscale
-from services.core.schemas import Clip, ClipState, Stream, StreamState
+from services.core.intake import queue_clip
+from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.core.streams import StreamStore
@@ -61,10 +60,8 @@ async def register_clip(
     if not looks_like_video(await store.read_prefix(key, 12), ext):
         raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
 
-    clip = Clip(stream_id=stream.id, seq=seq, key=key, state=ClipState.queued,
-                timings={"registered_at": time.time()})
-    if not await run_in_threadpool(streams.add_clip, clip):
+    clip = await run_in_threadpool(queue_clip, streams, settings, stream.id, seq, key)
+    if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
-    await run_in_threadpool(enqueue_upscale, streams.redis, settings, stream.id, seq)
     log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, head["size"])
     return clip

@@ -20,7 +20,7 @@ UPSCALE_JOB = "services.worker.jobs.upscale_clip"
 # Runs after every failed attempt; it fails the clip once no retry is left.
 UPSCALE_FAILED_CALLBACK = "services.worker.jobs.upscale_failed"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
-INGEST_JOB = "services.packager.jobs.ingest_video"
+INGEST_JOB = "services.packager.ingest.ingest_video"
 
 # Transient failures (S3 down, a worker killed) are retried; bad media never raises.
 RETRY = Retry(max=3, interval=[2, 10, 30])

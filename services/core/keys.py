@@ -9,6 +9,8 @@ STREAM_ID_RE = re.compile(r"^[a-z0-9]{20,40}$")
 INPUT_EXTENSIONS = ("webm", "mp4")
 SEGMENT_EXTENSION = "ts"
 REDIS_PREFIX = "sharpr"
+# Relative to the playlists, so `original.m3u8` names its segments "original/<name>".
+ORIGINAL_SEGMENT_FOLDER = "original/"
 
 
 def stream_prefix(stream_id: str) -> str:
@@ -46,8 +48,19 @@ def original_playlist_key(stream_id: str) -> str:
     return hls_prefix(stream_id) + "original.m3u8"
 
 
+def original_segment_key(stream_id: str, name: str) -> str:
+    """A segment of the original playlist: beside it, in its own folder, so its names
+    (from `segment_name`) never meet the enhanced playlist's."""
+    return hls_prefix(stream_id) + ORIGINAL_SEGMENT_FOLDER + name
+
+
 def download_key(stream_id: str) -> str:
     return f"streams/{stream_id}/enhanced.mp4"
+
+
+def source_key(stream_id: str) -> str:
+    """A whole video uploaded for server-side ingest (any container; PyAV probes it)."""
+    return f"streams/{stream_id}/source"
 
 
 def parse_input_key(stream_id: str, key: str) -> tuple[int, str] | None:

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import RedisDep, SettingsDep, StoreDep, StreamAuth, StreamsDep
+from services.api.deps import SettingsDep, StoreDep, StreamAuth, StreamsDep
 from services.api.events import stream_events
 from services.api.registration import register_clip
 from services.api.schemas import (
@@ -12,8 +12,8 @@ from services.api.schemas import (
     UploadRequest,
 )
 from services.core import keys
-from services.core.jobqueue import enqueue_package
-from services.core.schemas import Clip, Enhancement, StreamState
+from services.core.intake import end_stream
+from services.core.schemas import Clip, Enhancement
 from services.core.settings import Settings
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
@@ -80,10 +80,7 @@ async def events(request: Request, stream: StreamAuth, streams: StreamsDep) -> S
 
 
 @router.post("/{stream_id}/stop", status_code=status.HTTP_202_ACCEPTED)
-async def stop_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, redis: RedisDep) -> StopResult:
+async def stop_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep) -> StopResult:
     """No more clips; the playlist gets ENDLIST once every registered clip is packaged."""
-    if stream.state == StreamState.live:
-        stream.state = StreamState.ending
-        await run_in_threadpool(streams.save_stream, stream)
-        await run_in_threadpool(enqueue_package, redis, settings, stream.id, None)
+    stream = await run_in_threadpool(end_stream, streams, settings, stream)
     return StopResult(id=stream.id, state=stream.state)
