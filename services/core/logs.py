@@ -13,3 +13,4 @@ def configure_logging(level: str) -> None:
     # botocore and RQ are chatty at INFO; their warnings still show.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("aiobotocore").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
