@@ -18,7 +18,7 @@ from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.patterns import cartoon_frame, natural_frames, psnr
 from services.worker.models.selection import choose_backend
 from services.worker.models.tiling import upscale_tiled
-from services.worker.models.torch_backend import Budget, TorchUpscaler, check_batch
+from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, check_batch
 from services.worker.upscaler import ResizeUpscaler
 
 
@@ -72,9 +72,10 @@ def test_anime_model_beats_bicubic_on_a_downscaled_cartoon(model_settings: Setti
 
 
 def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
-    net = load_network(model_for(Mode.anime, 2), model_settings.data_dir)
-    whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, overlap=24))
-    tiled = TorchUpscaler(net, scale=2, name="tiled", budget=Budget(80 * 80, overlap=24))
+    placement = Placement.best_available()
+    net = placement.prepare(load_network(model_for(Mode.anime, 2), model_settings.data_dir))
+    whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 24), placement=placement)
+    tiled = TorchUpscaler(net, scale=2, name="tiled", budget=Budget(80 * 80, 24), placement=placement)
     frames = natural_frames(1, 72, 136)
     a, b = whole.upscale(frames), tiled.upscale(frames)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -15,7 +15,7 @@ from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.models.catalog import load_network, model_for
 from services.worker.models.selection import Backend, choose_backend
-from services.worker.models.torch_backend import Budget, TorchUpscaler
+from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler
 from services.worker.upscaler import Upscaler
 
 __all__ = ["load_upscaler"]
@@ -41,7 +41,10 @@ def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> Upscaler:
     budget = CPU_BUDGETS[spec.architecture.name]
     log.info("loading upscaler model=%s backend=%s", spec.key, backend)
     if backend == "tensorrt":
-        from services.worker.models.tensorrt_backend import TensorRTUpscaler
+        from services.worker.models.tensorrt_backend import tensorrt_upscaler
 
-        return TensorRTUpscaler(net, spec=spec, data_dir=data_dir)
-    return TorchUpscaler(net, scale=scale, name=f"{spec.key}-torch", budget=budget)
+        return tensorrt_upscaler(net, spec, data_dir)
+    placement = Placement.best_available()
+    return TorchUpscaler(
+        placement.prepare(net), scale=scale, name=f"{spec.key}-torch", budget=budget, placement=placement
+    )
