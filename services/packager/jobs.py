@@ -127,9 +127,10 @@ class StreamPackager:
         self._save(state)
         timings = self._mark_packaged(seq, package=published - started, published=published)
         log.info(
-            "clip packaged stream=%s seq=%d segments=%d duration=%.3f offset=%.3f timings=%s",
+            "clip packaged stream=%s seq=%d segments=%d duration=%.3f offset=%.3f "
+            "package_s=%.3f latency_s=%s",
             self.stream_id, seq, len(new), clip.duration, state.offset - clip.duration,
-            {name: round(value, 3) for name, value in timings.items()},
+            published - started, round(timings["latency"], 3) if "latency" in timings else None,
         )
         return state
 

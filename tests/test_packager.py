@@ -1,0 +1,255 @@
+"""The packager on real media, real Redis and real S3: MP4 clips in, a playable HLS stream out."""
+
+import asyncio
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import httpx
+import m3u8
+import pytest
+from redis import Redis
+
+from services.core import keys
+from services.core.jobqueue import PACKAGE_QUEUE, enqueue_package
+from services.core.schemas import Clip, ClipState, Enhancement, StreamState
+from services.core.settings import Settings
+from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, open_store
+from services.core.streams import StreamStore
+from services.packager.jobs import load_state
+from services.packager.runner import run_packager
+from services.packager.segmenter import BASE_SECONDS, segment_clip
+from tests.conftest import run_queues
+from tests.media import write_clip
+
+FPS = 15
+FRAME = 1 / FPS
+
+
+def write_output_clip(path: Path, *, seconds: float, keyframe_seconds: float = 2.0) -> Path:
+    """An MP4 as the worker stores it: H.264 with B-frames and a keyframe exactly every
+    `keyframe_seconds`, plus AAC; made by re-encoding a `write_clip` clip."""
+    source = path.with_name(path.stem + "-source.mp4")
+    write_clip(source, seconds=seconds, fps=FPS)
+    keyint = str(round(keyframe_seconds * FPS))
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
+        video.options = {"preset": "ultrafast", "bf": "2", "g": keyint, "keyint_min": keyint,
+                         "sc_threshold": "0"}
+        audio = out.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux():
+            if packet.dts is None:  # the demuxer's empty flush packet
+                continue
+            if packet.stream.type == "audio":
+                packet.stream = audio
+                out.mux(packet)
+                continue
+            for frame in packet.decode():
+                frame.pict_type = av.video.frame.PictureType.NONE
+                out.mux(video.encode(frame))
+        out.mux(video.encode())
+    return path
+
+
+def decoded_video_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0)]
+
+
+# --- segmenter -------------------------------------------------------------------------
+
+def test_clip_is_cut_into_two_second_segments_that_each_decode(tmp_path):
+    clip = write_output_clip(tmp_path / "clip.mp4", seconds=6)
+    result = segment_clip(clip, tmp_path, seq=3, offset=0.0, segment_seconds=2.0)
+
+    assert [s.name for s in result.segments] == ["000003_000.ts", "000003_001.ts", "000003_002.ts"]
+    assert [s.duration for s in result.segments] == pytest.approx([2.0, 2.0, 2.0], abs=FRAME)
+    assert sum(s.duration for s in result.segments) == pytest.approx(result.duration, abs=1e-9)
+    assert result.duration == pytest.approx(6.0, abs=FRAME)
+    for segment in result.segments:
+        with av.open(str(segment.path)) as container:
+            assert container.format.name == "mpegts"
+            assert {s.type for s in container.streams} == {"video", "audio"}
+            frames = list(container.decode(video=0))
+            assert frames[0].key_frame  # every segment starts with a keyframe
+            assert len(frames) == round(segment.duration * FPS)
+            assert float(frames[0].time) == pytest.approx(float(BASE_SECONDS) + segment.start, abs=1e-4)
+
+
+def test_last_segment_ends_at_the_clip_end(tmp_path):
+    clip = write_output_clip(tmp_path / "clip.mp4", seconds=5)
+    result = segment_clip(clip, tmp_path, seq=0, offset=0.0, segment_seconds=2.0)
+    assert [s.duration for s in result.segments] == pytest.approx([2.0, 2.0, 1.0], abs=FRAME)
+    assert result.duration == pytest.approx(5.0, abs=FRAME)
+
+
+def test_timestamps_run_on_across_clips(tmp_path):
+    first = write_output_clip(tmp_path / "a.mp4", seconds=4)
+    second = write_output_clip(tmp_path / "b.mp4", seconds=4)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = segment_clip(first, tmp_path / "a", seq=0, offset=0.0, segment_seconds=2.0)
+    two = segment_clip(second, tmp_path / "b", seq=1, offset=one.duration, segment_seconds=2.0)
+
+    last_of_one = decoded_video_times(one.segments[-1].path)[-1]
+    first_of_two = decoded_video_times(two.segments[0].path)[0]
+    assert first_of_two - float(BASE_SECONDS) == pytest.approx(one.duration, abs=1e-4)
+    assert first_of_two - last_of_one == pytest.approx(FRAME, abs=1e-4)  # no gap, no overlap
+
+
+# --- job against Redis and S3 ----------------------------------------------------------
+
+class StreamFixture:
+    """A registered stream whose clips the test finishes by hand, as the worker would."""
+
+    def __init__(self, settings: Settings, redis: Redis, tmp_path: Path, clips: int) -> None:
+        self.settings, self.redis, self.tmp = settings, redis, tmp_path
+        self.streams = StreamStore(redis, settings.stream_ttl_seconds)
+        self.stream, _ = self.streams.create_stream(Enhancement())
+        self.id = self.stream.id
+        for seq in range(clips):
+            self.streams.add_clip(Clip(
+                stream_id=self.id, seq=seq, key=keys.input_key(self.id, seq, "webm"),
+                state=ClipState.queued, timings={"registered_at": time.time()},
+            ))
+
+    def finish(self, seq: int, seconds: float = 4.0) -> None:
+        self.encode(seq, seconds)
+        self.package(seq)
+
+    def encode(self, seq: int, seconds: float) -> None:
+        """What the worker leaves behind: the output MP4 in S3 and the clip `encoded`."""
+        path = write_output_clip(self.tmp / f"out-{seq}.mp4", seconds=seconds)
+
+        async def upload() -> None:
+            async with open_store(self.settings) as store:
+                await store.put_file(keys.output_key(self.id, seq), path)
+
+        asyncio.run(upload())
+        self.streams.update_clip(self.id, seq, state=ClipState.encoded, duration=seconds)
+
+    def fail(self, seq: int) -> None:
+        self.streams.update_clip(self.id, seq, state=ClipState.failed, error_code="bad_media")
+        self.package(seq)
+
+    def stop(self) -> None:
+        stream = self.streams.get_stream(self.id)
+        self.streams.save_stream(stream.model_copy(update={"state": StreamState.ending}))
+        self.package(None)
+
+    def package(self, seq: int | None) -> None:
+        enqueue_package(self.redis, self.settings, self.id, seq)
+        run_queues(self.redis, PACKAGE_QUEUE)
+
+    def get(self, key: str) -> httpx.Response:
+        """What a browser gets: the public URL, no credentials."""
+        return httpx.get(f"{self.settings.s3_browser_url}/{key}")
+
+    def playlist(self) -> m3u8.M3U8 | None:
+        response = self.get(keys.playlist_key(self.id))
+        return m3u8.loads(response.text) if response.status_code == 200 else None
+
+
+@pytest.fixture
+def make_stream(settings, redis, tmp_path):
+    return lambda clips: StreamFixture(settings, redis, tmp_path, clips)
+
+
+def test_clips_finishing_out_of_order_publish_one_ordered_playlist(make_stream, tmp_path):
+    stream = make_stream(3)
+
+    stream.finish(2)
+    assert stream.playlist() is None  # clip 2 waits for clips 0 and 1
+
+    stream.finish(0)
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000000_001.ts"]
+    assert playlist.playlist_type == "event" and not playlist.is_endlist
+
+    stream.finish(1)
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == [
+        f"{seq:06d}_{n:03d}.ts" for seq in range(3) for n in range(2)
+    ]
+    assert playlist.target_duration == 3
+    assert not playlist.is_endlist
+    clips = stream.streams.get_clips(stream.id)
+    assert [c.state for c in clips] == [ClipState.packaged] * 3
+    assert all({"package", "latency"} <= c.timings.keys() for c in clips)
+
+    # The segments, fetched as a player would and played back to back, are one
+    # continuous 12 s video: every frame one frame after the one before.
+    joined = tmp_path / "joined.ts"
+    with joined.open("wb") as out:
+        for segment in playlist.segments:
+            response = stream.get(keys.hls_prefix(stream.id) + segment.uri)
+            assert response.headers["content-type"] == "video/mp2t"
+            assert response.headers["cache-control"] == SEGMENT_CACHE_CONTROL
+            out.write(response.content)
+    times = decoded_video_times(joined)
+    assert len(times) == 3 * 4 * FPS
+    steps = [b - a for a, b in zip(times, times[1:])]
+    assert steps == pytest.approx([FRAME] * len(steps), abs=1e-4)
+
+
+def test_stopped_stream_gets_endlist_and_ends(make_stream):
+    stream = make_stream(2)
+    stream.finish(0)
+    stream.finish(1)
+    assert not stream.playlist().is_endlist
+
+    stream.stop()
+    response = stream.get(keys.playlist_key(stream.id))
+    assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert response.headers["cache-control"] == PLAYLIST_CACHE_CONTROL
+    playlist = m3u8.loads(response.text)
+    assert playlist.is_endlist
+    assert len(playlist.segments) == 4
+    assert stream.streams.get_stream(stream.id).state == StreamState.ended
+
+
+def test_failed_clip_and_missing_clip_do_not_stall_a_stopped_stream(make_stream):
+    stream = make_stream(3)  # clips 0, 1, 2 registered; 3 never arrives; 4 arrives
+    stream.streams.add_clip(Clip(stream_id=stream.id, seq=4, key=keys.input_key(stream.id, 4, "webm")))
+    stream.finish(0, seconds=2)
+    stream.fail(1)
+    stream.finish(2, seconds=2)
+    stream.finish(4, seconds=2)
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts", "000002_000.ts"]
+
+    stream.stop()
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000002_000.ts", "000004_000.ts"]
+    assert playlist.is_endlist
+    assert load_state(stream.redis, stream.id).offset == pytest.approx(6.0, abs=FRAME)
+
+
+def test_packaging_again_after_a_lost_state_write_gives_the_same_playlist(make_stream):
+    """A packager killed after writing the playlist but before saving its state redoes the
+    clip with the same keys and the same bytes."""
+    stream = make_stream(2)
+    stream.finish(0)
+    before = stream.redis.get(keys.redis_hls(stream.id))
+    stream.finish(1)
+    published = stream.get(keys.playlist_key(stream.id)).text
+    segment = stream.get(keys.segment_key(stream.id, 1, 0)).content
+
+    stream.redis.set(keys.redis_hls(stream.id), before)  # the state write never happened
+    stream.package(1)
+    assert stream.get(keys.playlist_key(stream.id)).text == published
+    assert stream.get(keys.segment_key(stream.id, 1, 0)).content == segment
+
+    stream.package(1)  # and a plain repeat changes nothing either
+    assert stream.get(keys.playlist_key(stream.id)).text == published
+
+
+def test_packager_process_works_the_package_queue(make_stream, settings):
+    stream = make_stream(1)
+    stream.encode(0, seconds=2)
+    enqueue_package(stream.redis, settings, stream.id, 0)
+
+    run_packager(settings, burst=True)  # a forking RQ worker, as in production
+
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts"]
