@@ -36,8 +36,9 @@ COPY --from=build /opt/venv /opt/venv
 COPY deploy/worker_healthcheck.py /opt/sharpr/worker_healthcheck.py
 # SHARPR_DATA_DIR holds the TensorRT engine cache: mount a volume there so a restarted or
 # rescheduled worker deserializes its engines instead of rebuilding them (minutes).
-# SHARPR_BACKEND=tensorrt: a GPU worker that cannot reach its GPU fails at start instead of
-# quietly upscaling on the CPU at a hundredth of the speed.
+# SHARPR_BACKEND=tensorrt, not auto: a worker that cannot see its GPU then logs
+# event=model_unavailable loudly (clips get the plain-resize fallback) instead of quietly
+# taking the CPU path at a hundredth of the speed and backing up the queue.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     SHARPR_DATA_DIR=/data \
