@@ -62,7 +62,7 @@ def upscale_clip(stream_id: str, seq: int) -> None:
     store.update_clip(
         stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
         height=result.height, frames_done=result.frames, frames_total=result.frames,
-        timings=result.timings, degraded=degraded,
+        timings={**clip.timings, **result.timings}, degraded=degraded,
     )
     log.info(
         "event=clip_encoded stream=%s clip=%d frames=%d duration=%.3f degraded=%s wall=%.2f",
