@@ -119,9 +119,10 @@ class StreamFixture:
         self.encode(seq, seconds)
         self.package(seq)
 
-    def encode(self, seq: int, seconds: float) -> None:
+    def encode(self, seq: int, seconds: float, keyframe_seconds: float = 2.0) -> None:
         """What the worker leaves behind: the output MP4 in S3 and the clip `encoded`."""
-        path = write_output_clip(self.tmp / f"out-{seq}.mp4", seconds=seconds)
+        path = write_output_clip(self.tmp / f"out-{seq}.mp4", seconds=seconds,
+                                 keyframe_seconds=keyframe_seconds)
 
         async def upload() -> None:
             async with open_store(self.settings) as store:
@@ -224,6 +225,16 @@ def test_failed_clip_and_missing_clip_do_not_stall_a_stopped_stream(make_stream)
     assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000002_000.ts", "000004_000.ts"]
     assert playlist.is_endlist
     assert load_state(stream.redis, stream.id).offset == pytest.approx(6.0, abs=FRAME)
+
+
+def test_clip_without_keyframes_at_segment_edges_is_failed_not_published(make_stream):
+    """Its 4 s segment would break the fixed 3 s target duration for every player."""
+    stream = make_stream(2)
+    stream.encode(0, seconds=4, keyframe_seconds=4)
+    stream.finish(1)
+    assert [s.uri for s in stream.playlist().segments] == ["000001_000.ts", "000001_001.ts"]
+    clip = stream.streams.get_clip(stream.id, 0)
+    assert clip.state == ClipState.failed and clip.error_code == "bad_segments"
 
 
 def test_packaging_again_after_a_lost_state_write_gives_the_same_playlist(make_stream):

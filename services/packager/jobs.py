@@ -14,6 +14,7 @@ from pathlib import Path
 
 from redis import Redis
 from redis.lock import Lock
+from rq import get_current_job
 
 from services.core import keys
 from services.core.jobqueue import redis_client
@@ -26,6 +27,7 @@ from services.core.storage import (
     open_store,
 )
 from services.core.streams import StreamStore
+from services.packager.download import write_download
 from services.packager.playlist import (
     Action,
     PlaylistState,
@@ -58,6 +60,14 @@ def package_clip(stream_id: str, seq: int | None) -> None:
         asyncio.run(StreamPackager(settings, redis, lock, stream_id).publish(trigger=seq))
 
 
+def _record_progress(state: PlaylistState) -> None:
+    """Show how far the playlist got in the RQ job's meta (dashboards, `rq info`)."""
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(next_seq=state.next_seq, segments=len(state.segments))
+        job.save_meta()
+
+
 def load_state(redis: Redis, stream_id: str) -> PlaylistState:
     raw = redis.get(keys.redis_hls(stream_id))
     return PlaylistState.model_validate_json(raw) if raw else PlaylistState()
@@ -81,7 +91,8 @@ class StreamPackager:
             log.info("nothing to package stream=%s trigger=%s", self.stream_id, trigger)
             return
         clips = {clip.seq: clip.state for clip in self.streams.get_clips(self.stream_id)}
-        ending = stream.state in (StreamState.ending, StreamState.ended)
+        # A failed stream takes no more clips either: close its playlist so players stop.
+        ending = stream.state in (StreamState.ending, StreamState.ended, StreamState.failed)
         plan = plan_packaging(state.next_seq, clips, ending=ending)
         log.info(
             "packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
@@ -96,6 +107,7 @@ class StreamPackager:
                              self.stream_id, step.seq, clips.get(step.seq, "missing"))
                     state = state.model_copy(update={"next_seq": step.seq + 1})
                     self._save(state)
+                _record_progress(state)
             if plan.complete:
                 await self._end(store, state)
 
@@ -160,8 +172,9 @@ class StreamPackager:
         state = state.model_copy(update={"ended": True})
         await self._write_playlist(store, state)
         self._save(state)
+        await write_download(store, self.stream_id, sorted({s.seq for s in state.segments}))
         stream = self.streams.get_stream(self.stream_id)
-        if stream is not None:
+        if stream is not None and stream.state == StreamState.ending:
             self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))
         log.info("stream ended stream=%s segments=%d seconds=%.3f",
                  self.stream_id, len(state.segments), state.offset)
