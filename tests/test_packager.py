@@ -99,6 +99,16 @@ def test_timestamps_run_on_across_clips(tmp_path):
     assert first_of_two - last_of_one == pytest.approx(FRAME, abs=1e-4)  # no gap, no overlap
 
 
+def test_clip_without_audio_is_segmented(tmp_path):
+    clip = tmp_path / "silent.mp4"
+    write_clip(clip, seconds=2, fps=FPS, audio=False)
+    result = segment_clip(clip, tmp_path, seq=0, offset=0.0, segment_seconds=2.0)
+    assert len(result.segments) == 1
+    with av.open(str(result.segments[0].path)) as container:
+        assert [s.type for s in container.streams] == ["video"]
+        assert len(list(container.decode(video=0))) == 2 * FPS
+
+
 # --- job against Redis and S3 ----------------------------------------------------------
 
 class StreamFixture:
