@@ -97,6 +97,8 @@ class StreamPackager:
             "packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
             self.stream_id, trigger, state.next_seq, len(plan.steps), plan.complete,
         )
+        if not plan.steps and not plan.complete:
+            return  # waiting for the clip at next_seq
         async with open_store(self.settings) as store:
             for step in plan.steps:
                 if step.action == Action.package:
