@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
