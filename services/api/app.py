@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from services.api import metrics
-from services.api.routes import health, streams, videos
+from services.api.routes import health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody
 from services.core.errors import SharprError
 from services.core.settings import get_settings
@@ -114,4 +114,6 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(streams.router)
     app.include_router(videos.router)
+    app.include_router(video_files.router)
+    app.include_router(hub.router)
     return app

@@ -27,6 +27,7 @@ from services.core.storage import (
     open_store,
 )
 from services.core.streams import StreamStore
+from services.packager.download import write_download
 from services.packager.playlist import (
     Action,
     PlaylistState,
@@ -173,6 +174,7 @@ class StreamPackager:
         state = state.model_copy(update={"ended": True})
         await self._write_playlist(store, state)
         self._save(state)
+        await write_download(store, self.stream_id, sorted({s.seq for s in state.segments}))
         stream = self.streams.get_stream(self.stream_id)
         if stream is not None and stream.state == StreamState.ending:
             self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))

@@ -1,0 +1,152 @@
+"""Finds the media file behind a URL (a direct file, or a page such as YouTube's) with yt-dlp.
+
+yt-dlp is used as a library, `extract_info(download=False)`, and only to learn which URL
+holds the video; the download itself is the `Fetcher`'s. yt-dlp's own HTTP goes through
+the `Fetcher` too (`GuardedRH` is its only request handler), so an extractor can no more
+reach a private address than the download can, redirects included.
+"""
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from yt_dlp import YoutubeDL
+from yt_dlp.networking.common import Request, RequestDirector, RequestHandler, Response
+from yt_dlp.networking.exceptions import HTTPError, RequestError
+from yt_dlp.utils import YoutubeDLError
+
+from services.core.errors import SharprError, Unprocessable
+from services.packager.fetch import Fetcher
+
+log = logging.getLogger(__name__)
+
+# One file holding both tracks, fetched over plain HTTP(S): the splitter needs a file,
+# and HLS/DASH formats would need yt-dlp's own downloader (outside the guard).
+FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]"
+DIRECT_PROTOCOLS = ("http", "https")
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    url: str
+    headers: dict[str, str]
+    duration: float | None
+
+
+class _BodyReader(io.RawIOBase):
+    """A streaming httpx body as the file object yt-dlp's `Response` wraps."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.chunks = response.iter_bytes()
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.pending:
+            self.pending = next(self.chunks, b"")
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+    def close(self) -> None:
+        self.response.close()
+        super().close()
+
+
+class GuardedRH(RequestHandler):
+    """yt-dlp request handler that sends everything through a `Fetcher`."""
+
+    _SUPPORTED_URL_SCHEMES = ("http", "https")
+    _SUPPORTED_PROXY_SCHEMES = None  # proxies are ignored: the Fetcher never uses one
+    _SUPPORTED_FEATURES = None
+    fetcher: Fetcher
+    refusal: SharprError | None = None
+
+    def _check_extensions(self, extensions: dict[str, Any]) -> None:
+        super()._check_extensions(extensions)
+        for name in ("cookiejar", "timeout", "legacy_ssl", "keep_header_casing"):
+            extensions.pop(name, None)
+
+    def _send(self, request: Request) -> Response:
+        try:
+            response = self.fetcher.open(
+                request.url, method=request.method, headers=self._get_headers(request),
+                content=request.data if isinstance(request.data, bytes) else None,
+            )
+        except SharprError as error:
+            # Kept so the ingest job reports our code, not yt-dlp's rewording of it.
+            self.refusal = error
+            raise RequestError(error.message, cause=error) from error
+        wrapped = Response(
+            fp=io.BufferedReader(_BodyReader(response)), url=str(response.url),
+            headers=dict(response.headers), status=response.status_code,
+        )
+        if response.status_code >= 400:
+            raise HTTPError(wrapped)
+        return wrapped
+
+
+class _GuardedYoutubeDL(YoutubeDL):
+    def __init__(self, params: dict[str, Any], fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+        self.guard: GuardedRH | None = None
+        super().__init__(params)
+
+    def build_request_director(self, handlers: Any, preferences: Any = None) -> RequestDirector:
+        """Only `GuardedRH`, whatever yt-dlp registered (urllib, requests, websockets)."""
+        director = super().build_request_director([GuardedRH])
+        (self.guard,) = director.handlers.values()
+        self.guard.fetcher = self._fetcher
+        return director
+
+
+def find_media(url: str, fetcher: Fetcher, timeout: float) -> MediaSource:
+    """The URL of the video file `url` stands for, with the headers it must be fetched with."""
+    params = {
+        "quiet": True, "no_warnings": True, "noplaylist": True, "skip_download": True,
+        "format": FORMAT, "socket_timeout": timeout, "logger": _QuietLogger(),
+        "cachedir": False,
+    }
+    with _GuardedYoutubeDL(params, fetcher) as ydl:
+        try:
+            info = ydl.extract_info(url, download=False)
+        except YoutubeDLError as error:  # DownloadError, or a RequestError let through
+            if ydl.guard is not None and ydl.guard.refusal is not None:
+                raise ydl.guard.refusal from error
+            raise Unprocessable(f"no video found at {url}: {_reason(error)}", code="not_video") from error
+    if info is None or not info.get("url"):
+        raise Unprocessable(f"no single video file at {url}", code="not_video")
+    if info.get("protocol", "https") not in DIRECT_PROTOCOLS:
+        raise Unprocessable(
+            f"the video at {url} is only offered as {info.get('protocol')}", code="unsupported_source"
+        )
+    log.info("media found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
+    return MediaSource(
+        url=info["url"], headers=dict(info.get("http_headers") or {}), duration=info.get("duration"),
+    )
+
+
+def _reason(error: YoutubeDLError) -> str:
+    return str(error).removeprefix("ERROR: ")
+
+
+class _QuietLogger:
+    """yt-dlp's messages go to our log, not to stdout."""
+
+    def debug(self, message: str) -> None:
+        log.debug("yt-dlp %s", message)
+
+    def info(self, message: str) -> None:
+        log.debug("yt-dlp %s", message)
+
+    def warning(self, message: str) -> None:
+        log.info("yt-dlp %s", message)
+
+    def error(self, message: str) -> None:
+        log.info("yt-dlp %s", message)

@@ -1,0 +1,94 @@
+"""The only way ingest reaches the network: HTTP(S) with every hop checked and bytes capped.
+
+Redirects are followed here, by hand, so `check_url` sees each hop before a request is
+sent there; httpx never follows one on its own and ignores proxy variables. Bodies are
+streamed to disk and cut off at `ingest_max_bytes`. Failures are `SharprError`s with a
+code the stream's client can show (`url_forbidden`, `too_many_redirects`,
+`source_too_large`, `fetch_failed`).
+"""
+
+import logging
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from services.core.errors import BadRequest, TooLarge, Unprocessable
+from services.core.settings import Settings
+from services.core.urlguard import check_url
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+# A redirected POST becomes a GET without its body (RFC 9110 §15.4), as browsers do.
+BODY_DROPPING_REDIRECTS = (301, 302, 303)
+
+
+class Fetcher:
+    """One connection pool whose every request, redirects included, passes the URL guard."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.allow = settings.ingest_allow_hosts
+        self.max_redirects = settings.ingest_max_redirects
+        self.max_bytes = settings.ingest_max_bytes
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(settings.ingest_timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.client.close()
+
+    def open(
+        self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """A streaming response (the caller closes it) after checked redirects."""
+        for _ in range(self.max_redirects + 1):
+            check_url(url, self.allow)
+            request = self.client.build_request(method, url, headers=headers, content=content)
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.HTTPError as error:
+                raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
+            if not response.has_redirect_location:
+                return response
+            response.close()
+            url = str(response.url.join(response.headers["location"]))
+            if response.status_code in BODY_DROPPING_REDIRECTS and method == "POST":
+                method, content = "GET", None
+            log.info("redirect status=%d to=%s", response.status_code, url)
+        raise BadRequest(f"more than {self.max_redirects} redirects", code="too_many_redirects")
+
+    def download(self, url: str, dest: Path, headers: dict[str, str] | None = None) -> int:
+        """Stream `url` into `dest`; returns its size in bytes."""
+        response = self.open(url, headers=headers)
+        try:
+            if response.status_code != 200:
+                raise Unprocessable(
+                    f"{url} answered HTTP {response.status_code}", code="fetch_failed"
+                )
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > self.max_bytes:
+                raise self.too_large()
+            size = 0
+            with dest.open("wb") as out:
+                for chunk in response.iter_bytes(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise self.too_large()
+                    out.write(chunk)
+        except httpx.HTTPError as error:
+            raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
+        finally:
+            response.close()
+        return size
+
+    def too_large(self) -> TooLarge:
+        return TooLarge(f"videos are limited to {self.max_bytes} bytes", code="source_too_large")

@@ -1,0 +1,226 @@
+"""Whole videos in: cutting at keyframes, URL refusals, and URL ingest end to end.
+
+A local HTTP server (a thread on 127.0.0.1) stands in for the remote site; everything else
+is real: yt-dlp's generic extractor, Redis, S3, the RQ jobs, PyAV.
+"""
+
+import http.server
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import httpx
+import m3u8
+import pytest
+
+from services.core.settings import Settings, get_settings
+from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
+from tests.api_client import auth
+from tests.conftest import run_queues
+from tests.media import moving_pattern, write_clip
+
+WIDTH, HEIGHT, FPS = 64, 36, 15
+FRAME = 1 / FPS
+
+
+def write_gop_clip(path: Path, *, seconds: float, gop: int) -> int:
+    """H.264 with B-frames and a keyframe every `gop` frames, plus AAC: a typical download."""
+    frames = round(seconds * FPS)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS, options={"preset": "medium", "g": str(gop),
+                                                             "keyint_min": str(gop), "sc_threshold": "0"})
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        sound = out.add_stream("aac", rate=48000, layout="stereo")
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(moving_pattern(i, WIDTH, HEIGHT), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        silence = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        silence.sample_rate = 48000
+        for n in range(int(seconds * 48000 / 1024)):
+            silence.pts = n * 1024
+            out.mux(sound.encode(silence))
+        out.mux(sound.encode())
+    return frames
+
+
+def decoded(path: Path) -> tuple[int, bool]:
+    """(video frames, first frame is a keyframe)."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    return len(frames), frames[0].key_frame
+
+
+def test_source_with_short_gops_is_cut_by_copying_at_keyframes(tmp_path):
+    source = tmp_path / "source.mp4"
+    frames_in = write_gop_clip(source, seconds=5.0, gop=FPS)
+    info = probe_source(source)
+    cuts = plan_cuts(info, clip_seconds=2.0)
+    assert reencode_reason(info, cuts, clip_max_seconds=3.0) is None
+
+    clips = split(source, tmp_path, cuts)
+
+    assert [c.start for c in clips] == [0.0, 2.0, 4.0]
+    assert abs(sum(c.duration for c in clips) - 5.0) <= FRAME
+    counts = [decoded(c.path) for c in clips]
+    assert all(key for _, key in counts)
+    assert sum(n for n, _ in counts) == frames_in
+
+
+def test_source_with_one_long_gop_is_reencoded_with_keyframes_on_the_grid(tmp_path):
+    source = tmp_path / "source.mp4"
+    frames_in = write_clip(source, seconds=5.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    info = probe_source(source)
+    assert info.keyframes == [0]
+    assert "keyframes too far apart" in reencode_reason(info, plan_cuts(info, 2.0), clip_max_seconds=3.0)
+
+    encoded = tmp_path / "encoded.mp4"
+    reencode(source, encoded, keyframe_seconds=2.0, preset="ultrafast")
+    info = probe_source(encoded)
+    cuts = plan_cuts(info, 2.0)
+    assert reencode_reason(info, cuts, clip_max_seconds=3.0) is None
+    clips = split(encoded, tmp_path, cuts)
+
+    assert len(clips) == 3 and max(c.duration for c in clips) <= 3.0
+    assert abs(sum(c.duration for c in clips) - 5.0) <= FRAME
+    assert sum(decoded(c.path)[0] for c in clips) == frames_in
+
+
+def test_webm_source_is_reencoded_to_h264(tmp_path):
+    source = tmp_path / "source.webm"
+    write_clip(source, seconds=1.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    info = probe_source(source)
+    assert reencode_reason(info, plan_cuts(info, 2.0), clip_max_seconds=3.0) == "video codec vp8"
+
+
+class _Site(http.server.SimpleHTTPRequestHandler):
+    """Files from the test's folder; `/away?to=URL` redirects; every path is recorded."""
+
+    requests: list[str]
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        if self.path.startswith("/away?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/away?to="))
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, list[str], Path]]:
+    """(base URL, requested paths, served folder) of an HTTP server on 127.0.0.1."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    requests: list[str] = []
+    handler = type("Site", (_Site,), {"requests": requests})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", requests, folder
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def loopback_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Ingest may fetch from 127.0.0.1, in clips of 2 s (env read by API and jobs alike);
+    a source with one keyframe (as `write_clip` makes) must then be re-encoded."""
+    monkeypatch.setenv("SHARPR_INGEST_ALLOW_HOSTS", '["127.0.0.1"]')
+    monkeypatch.setenv("SHARPR_CLIP_SECONDS", "2")
+    monkeypatch.setenv("SHARPR_CLIP_MAX_SECONDS", "2.5")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.0.0.1", "169.254.169.254", "localhost"])
+def test_internal_urls_are_refused_before_anything_is_fetched(api, site, host):
+    base, requests, _ = site
+    port = base.rsplit(":", 1)[1]
+    for path in ("/v1/videos", "/process-video"):
+        field = "url" if path == "/v1/videos" else "video_url"
+        response = api.post(path, json={field: f"http://{host}:{port}/clip.mp4"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "url_forbidden"
+    assert requests == []
+
+
+def test_redirect_to_an_internal_address_fails_the_stream_unfetched(loopback_allowed, api, redis, site):
+    base, requests, _ = site
+    accepted = api.post("/v1/videos", json={"url": f"{base}/away?to=http://169.254.169.254/latest/meta-data"})
+    assert accepted.status_code == 202
+    video = accepted.json()
+
+    run_queues(redis, "ingest")
+
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "failed"
+    assert status["error"].startswith("url_forbidden:")
+    assert requests == ["/away?to=http://169.254.169.254/latest/meta-data"]
+
+
+def test_url_that_is_not_a_video_fails_the_stream(loopback_allowed, api, redis, site):
+    base, _, folder = site
+    (folder / "page.txt").write_text("no video here\n")
+    video = api.post("/v1/videos", json={"url": f"{base}/page.txt"}).json()
+    run_queues(redis, "ingest")
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "failed" and status["error"].startswith("not_video:")
+
+
+def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis, site, monkeypatch):
+    base, _, folder = site
+    write_clip(folder / "clip.mp4", seconds=1.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    monkeypatch.setenv("SHARPR_INGEST_MAX_BYTES", "1000")
+    get_settings.cache_clear()
+    video = api.post("/v1/videos", json={"url": f"{base}/clip.mp4"}).json()
+    run_queues(redis, "ingest")
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "failed" and status["error"].startswith("source_too_large:")
+
+
+def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
+    loopback_allowed, api, redis, site, tmp_path
+):
+    base, requests, folder = site
+    frames_in = write_clip(folder / "clip.mp4", seconds=3.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    accepted = api.post("/v1/videos", json={"url": f"{base}/clip.mp4", "mode": "anime"})
+    assert accepted.status_code == 202
+    video = accepted.json()
+
+    run_queues(redis, "ingest", "upscale", "package")
+
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "ended", status
+    assert [c["state"] for c in status["clips"]] == ["packaged", "packaged"]
+    enhanced = m3u8.loads(httpx.get(video["playlist_url"]).text)
+    assert enhanced.is_endlist
+    assert abs(sum(s.duration for s in enhanced.segments) - 3.0) <= FRAME
+    original = m3u8.loads(httpx.get(video["original_playlist_url"]).text, uri=video["original_playlist_url"])
+    assert original.is_endlist
+    assert abs(sum(s.duration for s in original.segments) - 3.0) <= FRAME
+    assert httpx.get(original.segments[0].absolute_uri).headers["content-type"] == "video/mp2t"
+    assert "/clip.mp4" in requests
+
+    download = api.get(f"/v1/streams/{video['id']}/download", headers=auth(video["token"]),
+                       follow_redirects=False)
+    assert download.status_code == 307
+    body = httpx.get(download.headers["location"])
+    assert body.status_code == 200
+    (tmp_path / "enhanced.mp4").write_bytes(body.content)
+    with av.open(str(tmp_path / "enhanced.mp4")) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == frames_in
+    assert (frames[0].width, frames[0].height) == (2 * WIDTH, 2 * HEIGHT)
+    assert abs(frames[-1].time + FRAME - 3.0) <= FRAME
