@@ -74,8 +74,8 @@ def test_anime_model_beats_bicubic_on_a_downscaled_cartoon(model_settings: Setti
 def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
     placement = Placement.best_available()
     net = placement.prepare(load_network(model_for(Mode.anime, 2), model_settings.data_dir))
-    whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 24), placement=placement)
-    tiled = TorchUpscaler(net, scale=2, name="tiled", budget=Budget(80 * 80, 24), placement=placement)
+    whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 20), placement=placement)
+    tiled = TorchUpscaler(net, scale=2, name="tiled", budget=Budget(80 * 80, 20), placement=placement)
     frames = natural_frames(1, 72, 136)
     a, b = whole.upscale(frames), tiled.upscale(frames)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -23,10 +23,6 @@ __all__ = ["load_upscaler"]
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
-# Pixels per forward call on the CPU. The compact net holds ~3 maps of 64 channels at the
-# input size; RRDBNet holds 64-channel maps at 16x the input size, so it tiles far sooner.
-CPU_BUDGETS = {"compact": Budget(1920 * 1088, overlap=24), "rrdb": Budget(192 * 192, overlap=32)}
-
 
 def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
     """The upscaler for a stream's enhancement, loaded on first use and kept for the process."""
@@ -38,13 +34,13 @@ def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
 def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> Upscaler:
     spec = model_for(mode, scale)
     net = load_network(spec, data_dir)
-    budget = CPU_BUDGETS[spec.architecture.name]
     log.info("loading upscaler model=%s backend=%s", spec.key, backend)
     if backend == "tensorrt":
         from services.worker.models.tensorrt_backend import tensorrt_upscaler
 
         return tensorrt_upscaler(net, spec, data_dir)
     placement = Placement.best_available()
+    budget = Budget.for_network(spec.architecture.name, placement.device)
     return TorchUpscaler(
         placement.prepare(net), scale=scale, name=f"{spec.key}-torch", budget=budget, placement=placement
     )

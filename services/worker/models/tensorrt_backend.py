@@ -87,5 +87,6 @@ def tensorrt_upscaler(net: nn.Module, spec: ModelSpec, data_dir: Path, shapes: S
     module = build_or_load_engine(net, spec, shapes, data_dir)
     batch, height, width = shapes.max
     # Tiles must stay inside the engine's height/width range: budget one max-size frame.
-    budget = Budget(min(height, width) ** 2, overlap=24, max_batch=batch)
+    overlap = Budget.for_network(spec.architecture.name, placement.device).overlap
+    budget = Budget(min(height, width) ** 2, overlap=overlap, max_batch=batch)
     return TorchUpscaler(module, scale=spec.scale, name=f"{spec.key}-tensorrt", budget=budget, placement=placement)

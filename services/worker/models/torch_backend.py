@@ -29,6 +29,23 @@ class Budget:
     overlap: int
     max_batch: int = 64
 
+    @classmethod
+    def for_network(cls, architecture: str, device: torch.device) -> "Budget":
+        return BUDGETS[device.type, architecture]
+
+
+# Overlaps cover each net's receptive field at the input (compact: 18 convs -> 18 pixels;
+# RRDBNet's is larger, 32 keeps seams below one grey level). On the CPU the compact net is
+# fastest with ~320x320 pixels per call: larger maps fall out of cache and a 640x360 frame
+# runs ~2x faster as overlapping tiles than whole (bench/RESULTS.md). On CUDA the budget
+# only bounds memory. RRDBNet holds 64-channel maps at 16x the input size, so it tiles sooner.
+BUDGETS = {
+    ("cpu", "compact"): Budget(320 * 320, overlap=20),
+    ("cpu", "rrdb"): Budget(192 * 192, overlap=32),
+    ("cuda", "compact"): Budget(1920 * 1088, overlap=20, max_batch=16),
+    ("cuda", "rrdb"): Budget(512 * 512, overlap=32, max_batch=4),
+}
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -43,8 +60,7 @@ class Placement:
         if torch.cuda.is_available():
             return cls(torch.device("cuda"), torch.float16, torch.channels_last)
         if cpu_has_bf16():
-            # oneDNN's bf16 convolutions ran faster on NCHW than channels_last here.
-            return cls(torch.device("cpu"), torch.bfloat16, torch.contiguous_format)
+            return cls(torch.device("cpu"), torch.bfloat16, torch.channels_last)
         return cls(torch.device("cpu"), torch.float32, torch.channels_last)
 
     def prepare(self, net: nn.Module) -> nn.Module:

@@ -1,0 +1,111 @@
+"""Model throughput: every available backend against ncnn's CPU path, same frames, same threads.
+
+Prints one row per (backend, input size): fps (x2 output, realesr-animevideov3), the ncnn
+CPU fps on the same frames with the same thread count, their ratio, and the PSNR of our
+output against ncnn's; then the cost of the tiled path on a 1280x720 frame. Timings are the
+best of `--repeats` runs, interleaved with ncnn's so a busy shared machine hurts both alike.
+
+    python -m bench.model [--repeats 3] [--sizes 320x180,640x360,1280x720]
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+import torch
+
+from services.core.schemas import Mode
+from services.worker.models.catalog import load_network, model_for
+from services.worker.models.cpu_features import cpu_has_bf16
+from services.worker.models.ncnn_reference import NcnnUpscaler
+from services.worker.models.patterns import natural_frames, psnr
+from services.worker.models.selection import tensorrt_usable
+from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler
+from services.worker.upscaler import Upscaler
+
+# Enough frames per call to show batching, few enough for a 2-core box.
+FRAMES_PER_SIZE = {320 * 180: 4, 640 * 360: 2, 1280 * 720: 1}
+
+
+def best_seconds(run: Callable[[], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def backends(data_dir: Path) -> dict[str, Upscaler]:
+    spec = model_for(Mode.anime, 2)
+    net = load_network(spec, data_dir)
+    found: dict[str, Upscaler] = {}
+    placements = {"torch-fp32-cl": Placement(torch.device("cpu"), torch.float32, torch.channels_last)}
+    if cpu_has_bf16():
+        placements["torch-bf16"] = Placement(torch.device("cpu"), torch.bfloat16, torch.contiguous_format)
+    if torch.cuda.is_available():
+        placements["torch-cuda-fp16"] = Placement.best_available()
+    for label, placement in placements.items():
+        prepared = placement.prepare(load_network(spec, data_dir))
+        budget = Budget.for_network(spec.architecture.name, placement.device)
+        found[label] = TorchUpscaler(prepared, scale=2, name=label, budget=budget, placement=placement)
+    if tensorrt_usable():
+        from services.worker.models.tensorrt_backend import tensorrt_upscaler
+
+        found["tensorrt"] = tensorrt_upscaler(net, spec, data_dir)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="320x180,640x360,1280x720")
+    args = parser.parse_args()
+    threads = torch.get_num_threads()
+    ncnn = NcnnUpscaler(model_for(Mode.anime, 2), threads=threads)
+    with TemporaryDirectory() as data_dir:
+        found = backends(Path(data_dir))
+        print(f"threads={threads} torch={torch.__version__} cpu_bf16={cpu_has_bf16()}")
+        print(f"{'backend':<16} {'input':>9} {'frames':>6} {'fps':>7} {'ncnn fps':>8} {'ratio':>6} {'PSNR dB':>8}")
+        for size in args.sizes.split(","):
+            width, height = map(int, size.split("x"))
+            frames = natural_frames(FRAMES_PER_SIZE.get(width * height, 1), height, width)
+            reference = ncnn.upscale(frames)
+            for label, upscaler in found.items():
+                ours = upscaler.upscale(frames)  # warm-up; also the output compared
+                ours_s = ncnn_s = float("inf")
+                for _ in range(args.repeats):  # interleaved: contention hits both alike
+                    ours_s = min(ours_s, best_seconds(lambda u=upscaler: u.upscale(frames), 1))
+                    ncnn_s = min(ncnn_s, best_seconds(lambda: ncnn.upscale(frames), 1))
+                fps, ncnn_fps = len(frames) / ours_s, len(frames) / ncnn_s
+                print(
+                    f"{label:<16} {size:>9} {len(frames):>6} {fps:>7.2f} {ncnn_fps:>8.2f} "
+                    f"{fps / ncnn_fps:>6.2f} {psnr(ours, reference):>8.1f}"
+                )
+        tiling_cost(found, args.repeats)
+
+
+def tiling_cost(found: dict[str, Upscaler], repeats: int) -> None:
+    """The same frames whole and in the backend's overlapping tiles."""
+    label, tiled = next(iter(reversed(found.items())))
+    assert isinstance(tiled, TorchUpscaler)
+    whole = TorchUpscaler(
+        tiled.module, scale=2, name="whole", budget=Budget(10**8, overlap=0), placement=tiled.placement
+    )
+    for height, width in ((360, 640), (720, 1280)):
+        frame = natural_frames(1, height, width)
+        whole_s = best_seconds(lambda: whole.upscale(frame), repeats)
+        tiled_s = best_seconds(lambda: tiled.upscale(frame), repeats)
+        diff = np.abs(whole.upscale(frame).astype(int) - tiled.upscale(frame).astype(int)).max()
+        print(
+            f"tiling {label} {width}x{height} (budget {tiled.budget.max_pixels} px, overlap "
+            f"{tiled.budget.overlap}): whole {whole_s:.2f}s, tiled {tiled_s:.2f}s "
+            f"({tiled_s / whole_s - 1:+.0%}), max pixel difference {diff}"
+        )
+
+
+if __name__ == "__main__":
+    main()
