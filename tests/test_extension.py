@@ -76,6 +76,11 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> object
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_in_page(page: Page, expression: str, timeout: float) -> None:
+    """Poll `expression` with page.evaluate: wait_for_function evals a string, which MV3's CSP forbids."""
+    wait_until(lambda: page.evaluate(expression), timeout, expression)
+
+
 def stream_state(api_url: str, stream: dict) -> dict:
     response = httpx.get(f"{api_url}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
     response.raise_for_status()
@@ -96,7 +101,7 @@ def test_unpacked_extension_loads_as_mv3_with_its_service_worker(extension_dir, 
     # the worker refuses in words, and the refusal is kept in session storage.
     page = browser.new_page()
     page.goto(extension_url("popup.html"))
-    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    wait_in_page(page, "document.getElementById('error').textContent.length > 0", 10)
     assert "does not allow recording" in page.locator("#error").inner_text()
     stored = worker.evaluate("chrome.storage.session.get('capture')")
     assert stored["capture"]["state"] == "failed"
@@ -194,14 +199,15 @@ def test_player_plays_upscaled_stream_and_follows_a_late_clip(stack: Stack, brow
         "captureStartedAt": None,
     })
     page.goto(extension_url(f"player.html?stream={stream['id']}"))
-    page.wait_for_function("document.getElementById('video').currentTime > 0.3", timeout=30_000)
+    wait_in_page(page, "document.getElementById('video').currentTime > 0.3", 30)
     assert page.evaluate("document.getElementById('video').videoWidth") == 2 * WIDTH
     assert page.locator("#clips li[data-seq='0']").get_attribute("data-state") == "packaged"
 
     # Clip 1 arrives while clip 0 plays: the live playlist grows and the player goes on into it.
     assert send_clip(api, stream, 1, clips[1]).status_code == 202
     assert api.post(f"/v1/streams/{stream['id']}/stop", headers={"Authorization": f"Bearer {stream['token']}"}).status_code == 202
-    page.wait_for_function("document.getElementById('video').currentTime > 2.5", timeout=120_000)
-    page.wait_for_function("document.querySelector(\"#clips li[data-seq='1']\")?.dataset.state === 'packaged'", timeout=30_000)
+    wait_in_page(page, "document.getElementById('video').currentTime > 2.5", 120)
+    wait_in_page(page, "document.querySelector(\"#clips li[data-seq='1']\")?.dataset.state === 'packaged'", 30)
     assert page.evaluate("document.getElementById('video').videoHeight") == 2 * HEIGHT
     assert not page.locator("#error").is_visible()
+
