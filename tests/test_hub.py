@@ -1,0 +1,102 @@
+"""The hub page in Debian's chromium against the whole stack (API, worker, packager).
+
+Upload a small MP4 on the page, then check what a viewer sees: both videos play, the
+enhanced one is twice as wide, seeking one seeks the other, the wipe divider moves, and
+the download link serves an MP4 of the right length.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+
+from services.core.settings import get_settings
+from tests.media import write_clip
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+WIDTH, HEIGHT, FPS, SECONDS = 64, 36, 15, 3.0
+WAIT_MS = 180_000
+
+
+@pytest.fixture
+def short_clips(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clips of 2 s, set before the stack's processes start so they all read it."""
+    monkeypatch.setenv("SHARPR_CLIP_SECONDS", "2")
+    monkeypatch.setenv("SHARPR_CLIP_MAX_SECONDS", "2.5")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def page(short_clips, stack) -> Iterator["playwright_api.Page"]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone's width
+        page.on("console", lambda message: print("console:", message.type, message.text))
+        page.on("requestfailed", lambda request: print("request failed:", request.url, request.failure))
+        page.goto(stack.api_url)
+        yield page
+        browser.close()
+
+
+def both(page, expression: str) -> list:
+    return page.evaluate(f"[...['original','enhanced']].map(id => {{ const v = document.getElementById(id); return {expression}; }})")
+
+
+@pytest.mark.browser
+def test_uploaded_mp4_plays_side_by_side_with_wipe_and_download(page, tmp_path):
+    clip = tmp_path / "upload.mp4"
+    frames = write_clip(clip, seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS)
+
+    page.get_by_label("Or a file from this device").set_input_files(str(clip))
+    page.get_by_role("button", name="Enhance").click()
+    page.wait_for_selector("#view:not([hidden])", timeout=30_000)
+
+    page.wait_for_function(
+        "['original','enhanced'].every(id => document.getElementById(id).videoWidth > 0)", timeout=WAIT_MS
+    )
+    original_width, enhanced_width = both(page, "v.videoWidth")
+    assert (original_width, enhanced_width) == (WIDTH, 2 * WIDTH)
+
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "['original','enhanced'].every(id => document.getElementById(id).currentTime > 0.3)", timeout=30_000
+    )
+    assert all(not paused for paused in both(page, "v.paused"))
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_function("document.getElementById('enhanced').paused")
+
+    page.evaluate("document.getElementById('original').currentTime = 1.0")
+    page.wait_for_function("Math.abs(document.getElementById('enhanced').currentTime - 1.0) < 0.1")
+    page.evaluate("document.getElementById('enhanced').currentTime = 0.5")
+    page.wait_for_function("Math.abs(document.getElementById('original').currentTime - 0.5) < 0.1")
+
+    page.get_by_label("Wipe").check()
+    divider = page.get_by_label("Divider")
+    divider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    assert page.evaluate("document.getElementById('stage').style.getPropertyValue('--wipe')") == "40%"
+    box = page.locator("#stage").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    assert divider.input_value() == "80"
+
+    link = page.get_by_role("link", name="Download MP4")
+    link.wait_for(state="visible", timeout=WAIT_MS)
+    response = httpx.get(link.evaluate("a => a.href"), follow_redirects=True)
+    assert response.status_code == 200
+    (tmp_path / "enhanced.mp4").write_bytes(response.content)
+    with av.open(str(tmp_path / "enhanced.mp4")) as container:
+        decoded = list(container.decode(video=0))
+    assert len(decoded) == frames
+    assert abs(decoded[-1].time + 1 / FPS - SECONDS) <= 1 / FPS
