@@ -100,3 +100,24 @@ def test_uploaded_mp4_plays_side_by_side_with_wipe_and_download(page, tmp_path):
         decoded = list(container.decode(video=0))
     assert len(decoded) == frames
     assert abs(decoded[-1].time + 1 / FPS - SECONDS) <= 1 / FPS
+
+
+def test_page_and_its_modules_are_served_without_a_build_step(api):
+    page = api.get("/")
+    assert page.status_code == 200 and 'src="/hub/main.js"' in page.text
+    for path in ("/hub/main.js", "/hub/players.js", "/hub/vendor/hls.min.mjs"):
+        response = api.get(path)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/javascript")
+
+
+def test_hub_files_outside_the_static_folder_are_refused(api):
+    response = api.get("/hub/..%2F..%2Fcore%2Fsettings.py")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_ingest_of_an_upload_that_never_arrived_is_refused(api):
+    grant = api.post("/v1/videos/uploads", json={"mode": "live_action"}).json()
+    response = api.post(f"/v1/videos/{grant['id']}/ingest", headers={"Authorization": f"Bearer {grant['token']}"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "source_missing"
+    download = api.get(f"/v1/streams/{grant['id']}/download", params={"token": grant["token"]})
+    assert download.status_code == 404 and download.json()["error"]["code"] == "download_not_ready"
