@@ -55,13 +55,19 @@ def _start_backing_servers(settings: Settings, data_dir: Path) -> tuple[list[sub
     s3_port = urlsplit(endpoint).port
     if s3_port is None or urlsplit(endpoint).hostname not in ("127.0.0.1", "localhost"):
         log.info("s3 external endpoint=%s", endpoint or "AWS")
+    elif localservers.s3_answers(s3_port):
+        log.info("s3 reused endpoint=%s", endpoint)
     else:
         log.info("s3 starting (weed mini) port=%d dir=%s", s3_port, data_dir / "s3")
-        with (data_dir / "weed.log").open("ab") as weed_log:
-            started.append(localservers.start_weed(
-                data_dir / "s3", localservers.WeedPorts.pick(s3=s3_port),
-                settings.s3_access_key, settings.s3_secret_key, log=weed_log,
-            ))
+        weed_log_path = data_dir / "weed.log"
+        with weed_log_path.open("ab") as weed_log:
+            try:
+                started.append(localservers.start_weed(
+                    data_dir / "s3", localservers.WeedPorts.pick(s3=s3_port),
+                    settings.s3_access_key, settings.s3_secret_key, log=weed_log,
+                ))
+            except (RuntimeError, TimeoutError) as error:
+                raise SystemExit(f"the S3 server did not start ({error}); see {weed_log_path}") from error
     return started, env
 
 

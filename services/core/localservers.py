@@ -85,24 +85,24 @@ def start_weed(
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }]}))
-    # gRPC ports default to http port + 10000; admin, metrics and iceberg ports are fixed
-    # by default, so every one is named here to let two stacks coexist.
+    # gRPC ports default to http port + 10000; admin, metrics, Iceberg and Lance ports are
+    # fixed by default, so each is named (or disabled) here to let two stacks coexist.
     args = [
         weed_executable(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.config={config}", "-webdav=false", "-admin.ui=false",
         f"-s3.port={ports.s3}", f"-master.port={ports.master}",
         f"-volume.port={ports.volume}", f"-filer.port={ports.filer}",
         f"-admin.port={free_port()}", f"-admin.port.grpc={free_port()}",
-        f"-s3.port.iceberg={free_port()}", f"-metricsPort={free_port()}",
+        f"-s3.port.iceberg={free_port()}", "-s3.port.lance=0", f"-metricsPort={free_port()}",
     ]
     process = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True
     )
-    _wait_until(lambda: _s3_answers(ports.s3), process, "weed")
+    _wait_until(lambda: s3_answers(ports.s3), process, "weed")
     return process
 
 
-def _s3_answers(port: int) -> bool:
+def s3_answers(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code < 500
     except httpx.HTTPError:
