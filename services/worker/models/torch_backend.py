@@ -35,13 +35,14 @@ class Budget:
 
 
 # Overlaps cover each net's receptive field at the input (compact: 18 convs -> 18 pixels;
-# RRDBNet's is larger, 32 keeps seams below one grey level). On the CPU the compact net is
-# fastest with ~320x320 pixels per call: larger maps fall out of cache and a 640x360 frame
-# runs ~2x faster as overlapping tiles than whole (bench/RESULTS.md). On CUDA the budget
-# only bounds memory. RRDBNet holds 64-channel maps at 16x the input size, so it tiles sooner.
+# RRDBNet's is larger, 32 keeps seams below one grey level). The pixel budgets bound
+# memory: the compact net keeps ~3 maps of 64 channels at the input size, RRDBNet maps at
+# 16x the input size, so it tiles far sooner. On the CPU one frame per call measured no
+# slower than batches (larger maps fall out of cache), and cache-sized tiles did not repay
+# their overlap (bench/RESULTS.md).
 BUDGETS = {
-    ("cpu", "compact"): Budget(320 * 320, overlap=20),
-    ("cpu", "rrdb"): Budget(192 * 192, overlap=32),
+    ("cpu", "compact"): Budget(1920 * 1088, overlap=20, max_batch=1),
+    ("cpu", "rrdb"): Budget(192 * 192, overlap=32, max_batch=1),
     ("cuda", "compact"): Budget(1920 * 1088, overlap=20, max_batch=16),
     ("cuda", "rrdb"): Budget(512 * 512, overlap=32, max_batch=4),
 }
