@@ -24,7 +24,8 @@ from services.core.jobqueue import redis_client
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 
-TEST_REDIS_DB = 9
+# Parallel local runs (several engineers on one machine) may pick their own db.
+TEST_REDIS_DB = int(os.environ.get("SHARPR_TEST_REDIS_DB", "9"))
 S3_ACCESS_KEY = "sharpr-test"
 S3_SECRET_KEY = "sharpr-test-secret"
 
