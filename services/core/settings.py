@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     backend: Literal["auto", "torch", "tensorrt"] = "auto"
     encoder_preset: str = "veryfast"
     job_timeout_seconds: int = 900
+    # A worker renews its claim on the running clip every quarter of this; once a claim is
+    # this old (the worker was killed or lost) another worker's cleanup retries the clip.
+    worker_ttl_seconds: int = Field(60, ge=16)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

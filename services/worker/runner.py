@@ -5,14 +5,19 @@ is unsafe, and on the CPU a child forked after the warm-up deadlocks in torch's 
 pool (libgomp keeps the parent's thread team; seen here with torch 2.13). In-process the
 model also stays loaded from one clip to the next. SIGTERM is RQ's warm shutdown: the
 current clip finishes first. A worker killed outright leaves its job abandoned; RQ's
-registry cleanup then retries it or runs `upscale_failed`.
+registry cleanup in another worker then retries it or runs `upscale_failed` - within
+about 1.5 x `worker_ttl_seconds`, because `HeartbeatWorker` keeps its claim short.
 """
 
 import logging
 import os
+import threading
+from typing import Any
 
 import numpy as np
 from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.worker import WorkerStatus
 
 from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
@@ -34,11 +39,49 @@ def warm_up(settings: Settings) -> None:
             log.exception("event=model_unavailable mode=%s scale=%d", mode, enhancement.scale)
 
 
+class HeartbeatWorker(SimpleWorker):
+    """A SimpleWorker that renews its claim on the running job from a thread.
+
+    RQ's SimpleWorker sends no heartbeat during a job, so it claims the job in the
+    StartedJobRegistry for the whole job timeout + 60 s: a killed worker's clip would wait
+    16 minutes, then up to RQ's 10-minute maintenance interval, before anyone retried it,
+    and its live stream would stall that long. Here the claim lasts `ttl` seconds and is
+    renewed every `ttl / 4`; every worker cleans the registries every `ttl / 2`.
+    """
+
+    def __init__(self, queues: list[Queue], *, ttl: int, **kwargs: Any) -> None:
+        # RQ blocks on the queue for worker_ttl - 15 s between maintenance checks.
+        super().__init__(queues, worker_ttl=ttl, maintenance_interval=ttl // 2, **kwargs)
+        self.claim_ttl = ttl
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        return self.claim_ttl
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self.prepare_execution(job)
+        done = threading.Event()
+        beating = threading.Thread(target=self._beat, args=(job, done), name="rq-heartbeat", daemon=True)
+        beating.start()
+        try:
+            self.perform_job(job, queue)
+        finally:
+            done.set()
+            beating.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.claim_ttl / 4):
+            try:
+                self.maintain_heartbeats(job)
+            except Exception:  # Redis away for a moment: the next beat tries again
+                log.warning("event=heartbeat_failed job=%s", job.id, exc_info=True)
+
+
 def run_worker(settings: Settings, burst: bool = False) -> None:
     warm_up(settings)
     redis = redis_client(settings.redis_url)
-    worker = SimpleWorker(
-        [Queue(UPSCALE_QUEUE, connection=redis)], connection=redis,
+    worker = HeartbeatWorker(
+        [Queue(UPSCALE_QUEUE, connection=redis)], connection=redis, ttl=settings.worker_ttl_seconds,
         name=f"upscale-{os.uname().nodename}-{os.getpid()}",
     )
     log.info("event=worker_start burst=%s", burst)
