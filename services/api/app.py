@@ -15,12 +15,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from services.api import metrics
+from services.api.bodylimit import BodySizeLimitMiddleware
+from services.api.ratelimit import FixedWindow, RateLimited, RateLimitMiddleware
 from services.api.routes import health, hub, streams, video_files, videos
-from services.api.schemas import ErrorBody
+from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
 from services.core.settings import get_settings
 from services.core.storage import open_store
@@ -28,17 +31,18 @@ from services.core.storage import open_store
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    async with open_store(settings) as store:
-        await store.ensure_bucket(settings.s3_cors_origins)
-        app.state.store = store
-        yield
+    limiter_redis = AsyncRedis.from_url(settings.redis_url, socket_timeout=5)
+    app.state.limiter = FixedWindow(limiter_redis)
+    try:
+        async with open_store(settings) as store:
+            await store.ensure_bucket(settings.s3_cors_origins)
+            app.state.store = store
+            yield
+    finally:
+        await limiter_redis.aclose()
 
 
 def cors_origin_regex(origins: list[str]) -> str:
@@ -47,7 +51,8 @@ def cors_origin_regex(origins: list[str]) -> str:
 
 
 async def _sharpr_error(request: Request, error: SharprError) -> JSONResponse:
-    return error_response(error.status, error.code, error.message)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return error_response(error.status, error.code, error.message, headers)
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -84,8 +89,13 @@ def create_app() -> FastAPI:
         description="Low-quality video in, Real-ESRGAN-upscaled HLS out.",
         lifespan=lifespan,
         responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody},
-                   409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+                   409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                   429: {"model": ErrorBody}},
     )
+    # The last added runs first: CORS outermost, so refusals below still carry its headers
+    # and the extension can read them.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.request_max_bytes)
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origin_regex=cors_origin_regex(settings.cors_origins),

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from redis import Redis
 
+from services.api.ratelimit import client_address, stream_limit
 from services.core.errors import NotFound, Unauthorized
 from services.core.jobqueue import redis_client
 from services.core.keys import STREAM_ID_RE
@@ -62,3 +63,13 @@ def authorized_stream(
 
 
 StreamAuth = Annotated[Stream, Depends(authorized_stream)]
+
+
+async def charge_new_stream(request: Request, settings: SettingsDep) -> None:
+    """Count a stream created by this address; 429 `too_many_streams` over the window's quota."""
+    refused = await request.app.state.limiter.hit((stream_limit(settings), client_address(request.scope)))
+    if refused is not None:
+        raise refused
+
+
+NewStreamQuota = Depends(charge_new_stream)

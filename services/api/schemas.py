@@ -1,5 +1,8 @@
 """Request and response bodies of the v1 API, with the examples shown at /docs."""
 
+from collections.abc import Mapping
+
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, HttpUrl
 
 from services.core.schemas import Clip, Enhancement, StreamState
@@ -110,3 +113,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The one shape of every refusal, from a route, a handler or a middleware."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)

@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def queue_clip(streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str) -> Clip | None:
-    """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists."""
+    """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists.
+
+    Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
+    with the registration, so no clip lands after the playlist's ENDLIST.
+    """
     clip = Clip(stream_id=stream_id, seq=seq, key=key, state=ClipState.queued,
                 timings={"registered_at": time.time()})
     if not streams.add_clip(clip):

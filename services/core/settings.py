@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     upload_expiry_seconds: int = 300
     default_scale: int = 2
 
+    # Abuse limits, per client address (as the API sees it) and per stream token; each
+    # refusal is a JSON 4xx. Generous: the extension polls about once a second.
+    request_max_bytes: int = 64 * 1024
+    rate_limit_window_seconds: int = 60
+    rate_limit_per_address: int = 6000
+    rate_limit_per_token: int = 1200
+    streams_per_address: int = 500
+    streams_per_address_window_seconds: int = 3600
+
     # Packaging: segment length fixes #EXT-X-TARGETDURATION for every stream.
     segment_seconds: float = 2.0
     # Server-side ingest splits whole videos into clips of this length.

@@ -13,7 +13,20 @@ from collections.abc import Iterable
 from redis import Redis
 
 from services.core import keys
+from services.core.errors import Conflict
 from services.core.schemas import Clip, Enhancement, Stream
+
+NOT_LIVE = -1
+# KEYS: stream, clip, clip index, hls record; ARGV: clip JSON, TTL, seq.
+# Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone or not live).
+ADD_CLIP_IF_LIVE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
+if not redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, ARGV[2]) end
+return 1
+"""
 
 
 def new_stream_id() -> str:
@@ -37,6 +50,7 @@ class StreamStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        self._add_clip_if_live = redis.register_script(ADD_CLIP_IF_LIVE)
 
     def create_stream(self, enhancement: Enhancement, source_url: str | None = None) -> tuple[Stream, str]:
         """A new stream and its secret token (returned once, stored only as a hash)."""
@@ -60,16 +74,21 @@ class StreamStore:
         self._touch(stream.id)
 
     def add_clip(self, clip: Clip) -> bool:
-        """Register a clip; False if that seq is already registered."""
+        """Register a clip while its stream is live; False if that seq is already registered.
+
+        One Lua script checks the state and adds the clip, so a clip can never slip in
+        after a stop (a single SET of the stream) has been seen by the packager.
+        """
         clip.updated_at = time.time()
-        created = self.redis.set(
-            keys.redis_clip(clip.stream_id, clip.seq), clip.model_dump_json(), ex=self.ttl, nx=True
+        stream_id = clip.stream_id
+        added = self._add_clip_if_live(
+            keys=[keys.redis_stream(stream_id), keys.redis_clip(stream_id, clip.seq),
+                  keys.redis_clip_index(stream_id), keys.redis_hls(stream_id)],
+            args=[clip.model_dump_json(), self.ttl, clip.seq],
         )
-        if not created:
-            return False
-        self.redis.zadd(keys.redis_clip_index(clip.stream_id), {str(clip.seq): clip.seq})
-        self._touch(clip.stream_id)
-        return True
+        if added == NOT_LIVE:
+            raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
+        return bool(added)
 
     def get_clip(self, stream_id: str, seq: int) -> Clip | None:
         raw = self.redis.get(keys.redis_clip(stream_id, seq))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import SettingsDep, StoreDep, StreamAuth, StreamsDep
+from services.api.deps import NewStreamQuota, SettingsDep, StoreDep, StreamAuth, StreamsDep
 from services.api.events import stream_events
 from services.api.registration import register_clip
 from services.api.schemas import (
@@ -33,7 +33,7 @@ def limits(settings: Settings) -> StreamLimits:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[NewStreamQuota])
 def create_stream(settings: SettingsDep, streams: StreamsDep, enhancement: Enhancement | None = None) -> StreamCreated:
     stream, token = streams.create_stream(enhancement or Enhancement(scale=settings.default_scale))
     return StreamCreated(

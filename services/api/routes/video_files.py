@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import SettingsDep, StoreDep, StreamAuth, StreamsDep
+from services.api.deps import NewStreamQuota, SettingsDep, StoreDep, StreamAuth, StreamsDep
 from services.api.routes.streams import playlist_url
 from services.core import keys
 from services.core.errors import BadRequest, Conflict, NotFound
@@ -47,7 +47,7 @@ def original_playlist_url(settings: Settings, stream_id: str) -> str:
     return f"{settings.s3_browser_url}/{keys.original_playlist_key(stream_id)}"
 
 
-@router.post("/v1/videos/uploads", status_code=status.HTTP_201_CREATED)
+@router.post("/v1/videos/uploads", status_code=status.HTTP_201_CREATED, dependencies=[NewStreamQuota])
 async def grant_video_upload(
     settings: SettingsDep, streams: StreamsDep, store: StoreDep, enhancement: Enhancement | None = None
 ) -> VideoUploadGrant:

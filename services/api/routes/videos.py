@@ -3,7 +3,7 @@
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import SettingsDep, StreamsDep
+from services.api.deps import NewStreamQuota, SettingsDep, StreamsDep
 from services.api.routes.streams import playlist_url
 from services.api.schemas import ProcessVideoRequest, ProcessVideoResult, VideoAccepted, VideoRequest
 from services.core import keys
@@ -26,7 +26,7 @@ async def start_ingest(
     return stream.id, token
 
 
-@router.post("/v1/videos", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/v1/videos", status_code=status.HTTP_202_ACCEPTED, dependencies=[NewStreamQuota])
 async def add_video(body: VideoRequest, settings: SettingsDep, streams: StreamsDep) -> VideoAccepted:
     enhancement = Enhancement.model_validate(body.model_dump(exclude={"url"}))
     stream_id, token = await start_ingest(str(body.url), enhancement, settings, streams)
@@ -36,7 +36,7 @@ async def add_video(body: VideoRequest, settings: SettingsDep, streams: StreamsD
     )
 
 
-@router.post("/process-video", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/process-video", status_code=status.HTTP_202_ACCEPTED, dependencies=[NewStreamQuota])
 async def process_video(body: ProcessVideoRequest, settings: SettingsDep, streams: StreamsDep) -> ProcessVideoResult:
     """The original project's endpoint: a URL in, the enhanced playlist's URL out."""
     stream_id, _ = await start_ingest(

@@ -1,0 +1,135 @@
+"""Request rate limits: fixed-window counters in Redis per client address and per stream token.
+
+One Redis round trip per request (a pipeline of INCR and EXPIRE per counter), from the
+event loop through an asyncio Redis client, so a refused request costs no thread, no
+routing and no body parsing. The same counter caps how many streams one address creates.
+Counting fails open: if Redis is down, every route that needs it answers 503 anyway, and
+the liveness probe must not.
+"""
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.api.schemas import error_response
+from services.core.errors import SharprError
+from services.core.keys import REDIS_PREFIX
+from services.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Probes and scrapes come from the platform, often from one address, and must never be refused.
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RateLimited(SharprError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` hits per `window` seconds for each subject of `name`; else `code`."""
+
+    name: str
+    count: int
+    window: int
+    code: str = "rate_limited"
+
+
+class FixedWindow:
+    """Counters that reset at each multiple of their window (cheap; at most 2x a burst at the edge)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def hit(self, *charges: tuple[Limit, str]) -> RateLimited | None:
+        """Count one hit on each (limit, subject); the refusal for the first one over, if any."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for limit, subject in charges:
+            window = int(now // limit.window)
+            key = f"{REDIS_PREFIX}:rate:{limit.name}:{subject}:{window}"
+            pipe.incr(key)
+            pipe.expire(key, limit.window + 1)
+        try:
+            counts = (await pipe.execute())[::2]
+        except (RedisError, OSError) as error:
+            log.warning("rate limit not counted error=%r", str(error))
+            return None
+        for (limit, _), count in zip(charges, counts):
+            if count > limit.count:
+                retry_after = max(1, math.ceil((now // limit.window + 1) * limit.window - now))
+                return RateLimited(
+                    f"over {limit.count} {limit.name.replace('_', ' ')} per {limit.window} s; "
+                    f"retry in {retry_after} s", retry_after, code=limit.code,
+                )
+        return None
+
+
+def request_limits(settings: Settings) -> tuple[Limit, Limit]:
+    window = settings.rate_limit_window_seconds
+    return (Limit("requests_per_address", settings.rate_limit_per_address, window),
+            Limit("requests_per_token", settings.rate_limit_per_token, window))
+
+
+def stream_limit(settings: Settings) -> Limit:
+    return Limit("streams_per_address", settings.streams_per_address,
+                 settings.streams_per_address_window_seconds, code="too_many_streams")
+
+
+def client_address(scope: Scope) -> str:
+    """The peer as uvicorn reports it (X-Forwarded-For is honoured only from trusted proxies)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def presented_token(scope: Scope) -> str | None:
+    """The bearer token or `?token=`, as `deps.get_token` reads it, without parsing the request."""
+    for name, value in scope["headers"]:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return value[7:].strip().decode("latin-1")
+    for part in scope.get("query_string", b"").split(b"&"):
+        if part.startswith(b"token="):
+            return part[6:].decode("latin-1")
+    return None
+
+
+def token_subject(token: str) -> str:
+    """Counters are keyed by a digest: Redis never holds a usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class RateLimitMiddleware:
+    """429 `rate_limited` with Retry-After once an address or a token is over its window's count."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.per_address, self.per_token = request_limits(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        charges = [(self.per_address, client_address(scope))]
+        token = presented_token(scope)
+        if token:
+            charges.append((self.per_token, token_subject(token)))
+        refused = await scope["app"].state.limiter.hit(*charges)
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        log.info("request refused code=%s path=%s address=%s", refused.code, scope["path"], charges[0][1])
+        response = error_response(refused.status, refused.code, refused.message,
+                                  headers={"Retry-After": str(refused.retry_after)})
+        await response(scope, receive, send)
