@@ -23,7 +23,10 @@ PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.packager.ingest.ingest_video"
 
 # Transient failures (S3 down, a worker killed) are retried; bad media never raises.
-RETRY = Retry(max=3, interval=[2, 10, 30])
+# The first retry goes straight back on the queue: a delayed one waits for RQ's scheduler,
+# and when the killed worker held the scheduler lock that lock lives on for 61 s. S3
+# errors have had botocore's own backoff by then.
+RETRY = Retry(max=3, interval=[0, 10, 30])
 
 
 @lru_cache
