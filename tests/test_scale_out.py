@@ -1,0 +1,85 @@
+"""Issue 7 on one machine: workers and packagers as separate processes share the queues.
+
+Each service is a real `sharpr` process against this test's own Redis and S3; clips are
+queued the way the API queues them. Slow (model warm-up per worker), so marked `faults`.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from rq import Queue, Worker
+from rq.job import Job
+
+from services.core.intake import end_stream
+from services.core.settings import get_settings
+from tests.cluster import Cluster, send_clips, wait_for, wait_until_ended
+from tests.media import write_clip
+from tests.stream_checks import assert_complete_playlist
+
+pytestmark = pytest.mark.faults
+
+FPS = 15
+ENCODED = re.compile(r"event=clip_encoded stream=(\w+) clip=(\d+)")
+
+
+def start_workers(cluster: Cluster, names: list[str]) -> None:
+    for name in names:
+        cluster.run(name, "worker")
+    upscale = Queue("upscale", connection=cluster.redis())
+    wait_for(lambda: len(Worker.all(queue=upscale)) == len(names), 90, "workers registered")
+
+
+def encoded_clips(cluster: Cluster, name: str) -> list[tuple[str, int]]:
+    """(stream, seq) of every upscale run this worker finished, from its log."""
+    return [(stream, int(seq)) for stream, seq in ENCODED.findall(cluster.log(name))]
+
+
+def test_two_workers_and_two_packagers_process_every_clip_exactly_once(cluster, tmp_path):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    start_workers(cluster, ["worker-a", "worker-b"])
+    cluster.run("packager-a", "packager")
+    cluster.run("packager-b", "packager")
+    clip = tmp_path / "clip.webm"
+    write_clip(clip, seconds=2.0, width=64, height=36, fps=FPS)
+
+    ids = [send_clips(settings, streams, {seq: clip for seq in range(3)}).id for _ in range(2)]
+    for stream_id in ids:
+        end_stream(streams, settings, streams.get_stream(stream_id))
+    for stream_id in ids:
+        wait_until_ended(streams, stream_id, timeout=90)
+
+    runs = {name: encoded_clips(cluster, name) for name in ("worker-a", "worker-b")}
+    every_run = runs["worker-a"] + runs["worker-b"]
+    assert sorted(every_run) == sorted((s, seq) for s in ids for seq in range(3)), runs
+    assert all(runs.values()), f"one worker took every clip: {runs}"
+    for stream_id in ids:
+        assert_complete_playlist(settings, stream_id, {seq: 2.0 for seq in range(3)}, FPS)
+
+
+def test_clip_of_a_worker_killed_mid_clip_is_run_again_and_the_stream_completes(cluster, tmp_path):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    start_workers(cluster, ["worker-a", "worker-b"])
+    cluster.run("packager", "packager")
+    long_clip, short_clip = tmp_path / "long.webm", tmp_path / "short.webm"
+    write_clip(long_clip, seconds=6.0, width=96, height=54, fps=FPS)
+    write_clip(short_clip, seconds=2.0, width=64, height=36, fps=FPS)
+
+    stream = send_clips(settings, streams, {0: long_clip, 1: short_clip})
+    end_stream(streams, settings, stream)
+    wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip 0 started", interval=0.05)
+    job = Job.fetch(f"upscale-{stream.id}-0", connection=cluster.redis())
+    victim = next(name for name in ("worker-a", "worker-b")
+                  if job.worker_name.endswith(f"-{cluster.services[name].pid}"))
+    assert streams.get_clip(stream.id, 0).frames_done < streams.get_clip(stream.id, 0).frames_total
+    cluster.kill(victim)
+
+    wait_until_ended(streams, stream.id, timeout=90)
+    survivor = "worker-b" if victim == "worker-a" else "worker-a"
+    assert (stream.id, 0) not in encoded_clips(cluster, victim)
+    assert (stream.id, 0) in encoded_clips(cluster, survivor)
+    assert not streams.get_clip(stream.id, 0).degraded
+    assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
