@@ -9,10 +9,14 @@ segment keys are deterministic and nothing is recorded before the playlist names
 import asyncio
 import logging
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 from rq import get_current_job
 
@@ -42,22 +46,49 @@ from services.packager.segmenter import segment_clip
 
 log = logging.getLogger(__name__)
 
-# Held for one clip at a time (re-armed after each), so a killed packager blocks the
-# stream for at most this long. Packaging one clip (download, remux, upload) takes seconds.
-LOCK_SECONDS = 120
+# The lock is a lease, renewed every third of LOCK_SECONDS while its holder lives, so a
+# killed packager blocks the stream for at most LOCK_SECONDS however long S3 retries take.
+LOCK_SECONDS = 15
+LOCK_WAIT_SECONDS = 120
 
 
 def package_clip(stream_id: str, seq: int | None) -> None:
     """Publish every clip of `stream_id` that can be published now (`seq` is the trigger)."""
     settings = get_settings()
     redis = redis_client(settings.redis_url)
+    # thread_local=False: the lease thread renews the token the job's thread acquired.
     lock = redis.lock(
-        keys.redis_stream_lock(stream_id), timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+        keys.redis_stream_lock(stream_id), timeout=LOCK_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS,
+        thread_local=False,
     )
     # Waiting, not giving up, when another packager holds the lock: it may have read the
     # clip states before this trigger's clip was encoded, so this run must follow it.
-    with lock:
+    with lock, _lease_renewed(lock, stream_id):
         asyncio.run(StreamPackager(settings, redis, lock, stream_id).publish(trigger=seq))
+
+
+@contextmanager
+def _lease_renewed(lock: Lock, stream_id: str) -> Iterator[None]:
+    """Re-arm the stream lock from a thread until the block ends."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LOCK_SECONDS / 3):
+            try:
+                lock.reacquire()
+            except LockError:  # lost (Redis restarted empty): _write_playlist will refuse
+                log.warning("stream lock lost stream=%s", stream_id)
+                return
+            except RedisError:  # Redis away for a moment: try again next time
+                log.warning("stream lock not renewed stream=%s", stream_id, exc_info=True)
+
+    thread = threading.Thread(target=renew, name="stream-lock-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _record_progress(state: PlaylistState) -> None:
