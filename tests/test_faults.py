@@ -1,0 +1,129 @@
+"""Issue 8's faults with real processes: each test kills, restarts or starves a part of its
+own deployment (Redis, S3, a service) mid-stream, then checks the stream still ends with a
+playlist covering every second of its input and no duplicate segment.
+"""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.core import keys
+from services.core.intake import end_stream
+from services.core.localservers import free_port
+from services.core.schemas import ClipState
+from services.core.settings import get_settings
+from services.core.storage import open_store
+from tests.api_client import auth, send_clip
+from tests.cluster import Cluster, send_clips, wait_for, wait_until_ended
+from tests.faulty_s3_proxy import running_proxy
+from tests.media import write_clip
+from tests.stream_checks import assert_complete_playlist
+
+pytestmark = pytest.mark.faults
+
+FPS = 15
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> dict[str, Path]:
+    """A short clip and a longer one that keeps a worker busy for a few seconds."""
+    short, long = tmp_path / "short.webm", tmp_path / "long.webm"
+    write_clip(short, seconds=2.0, width=64, height=36, fps=FPS)
+    write_clip(long, seconds=6.0, width=96, height=54, fps=FPS)
+    return {"short": short, "long": long}
+
+
+def object_exists(key: str) -> bool:
+    async def head() -> bool:
+        async with open_store(get_settings()) as store:
+            return await store.head(key) is not None
+
+    return asyncio.run(head())
+
+
+def test_packager_killed_between_segment_upload_and_playlist_write_loses_nothing(cluster: Cluster, clips):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    cluster.run("worker", "worker")
+    stream = send_clips(settings, streams, {0: clips["short"], 1: clips["short"]})
+    end_stream(streams, settings, stream)
+    wait_for(lambda: all(c.state == ClipState.encoded for c in streams.get_clips(stream.id)), 90, "clips encoded")
+
+    with running_proxy(cluster.s3_url) as proxy:
+        proxy.hold(f"PUT /{settings.s3_bucket}/{keys.playlist_key(stream.id)}")
+        cluster.run("packager-a", "packager", SHARPR_S3_ENDPOINT_URL=proxy.url)
+        assert proxy.held.wait(60), "the packager never wrote a playlist"
+        # Its segments are in S3, its playlist is not: the crash the issue names.
+        assert object_exists(keys.segment_key(stream.id, 0, 0))
+        assert not object_exists(keys.playlist_key(stream.id))
+        cluster.kill("packager-a")
+
+    cluster.run("packager-b", "packager")
+    wait_until_ended(streams, stream.id, timeout=60)
+    assert_complete_playlist(settings, stream.id, {0: 2.0, 1: 2.0}, FPS)
+
+
+def test_stream_rides_out_s3_answering_503_for_a_while(cluster: Cluster, clips):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    with running_proxy(cluster.s3_url) as proxy:
+        cluster.run("worker", "worker", SHARPR_S3_ENDPOINT_URL=proxy.url)
+        cluster.run("packager", "packager", SHARPR_S3_ENDPOINT_URL=proxy.url)
+        stream = send_clips(settings, streams, {0: clips["short"], 1: clips["short"]})
+        proxy.fail_for(6.0)
+        end_stream(streams, settings, stream)
+        wait_until_ended(streams, stream.id, timeout=120)
+        assert proxy.failed > 0
+    assert all(not c.degraded and c.state == ClipState.packaged for c in streams.get_clips(stream.id))
+    assert_complete_playlist(settings, stream.id, {0: 2.0, 1: 2.0}, FPS)
+
+
+def test_redis_restarted_mid_clip_the_stream_still_finishes(cluster: Cluster, clips):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    cluster.run("worker", "worker")
+    cluster.run("packager", "packager")
+    stream = send_clips(settings, streams, {0: clips["long"], 1: clips["short"]})
+    wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip 0 started", interval=0.05)
+    cluster.restart_redis(down_seconds=1.0)
+
+    end_stream(streams, settings, streams.get_stream(stream.id))
+    wait_until_ended(streams, stream.id, timeout=120)
+    assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
+
+
+def test_api_restarted_mid_stream_clients_reregister_and_the_stream_completes(cluster: Cluster, clips):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    port = str(free_port())
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+
+    def start_api(name: str) -> None:
+        cluster.run(name, "api", SHARPR_API_PORT=port)
+        wait_for(lambda: _ready(api), 60, "api ready")
+
+    start_api("api-a")
+    cluster.run("worker", "worker")
+    cluster.run("packager", "packager")
+    stream = api.post("/v1/streams", json={"mode": "anime", "scale": 2}).json()
+    assert send_clip(api, stream, 0, clips["short"]).status_code == 202
+    cluster.kill("api-a")
+
+    start_api("api-b")
+    # The client did not see its answer for clip 0 and sends it again: 409 says it is in.
+    again = api.post(f"/v1/streams/{stream['id']}/clips", headers=auth(stream["token"]),
+                     json={"seq": 0, "key": f"streams/{stream['id']}/input/000000.webm"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "clip_exists"
+    assert send_clip(api, stream, 1, clips["short"]).status_code == 202
+    assert api.post(f"/v1/streams/{stream['id']}/stop", headers=auth(stream["token"])).status_code == 202
+    wait_until_ended(streams, stream["id"], timeout=90)
+    assert_complete_playlist(settings, stream["id"], {0: 2.0, 1: 2.0}, FPS)
+
+
+def _ready(api: httpx.Client) -> bool:
+    try:
+        return api.get("/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
