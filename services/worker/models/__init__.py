@@ -3,7 +3,8 @@ the backends that run them. `load_upscaler` is the one entry point the worker ca
 
 anime -> realesr-animevideov3 at the stream's scale; live_action -> realesrgan-x4plus at x4,
 resized to the stream's scale and tiled to bound memory. Each (model, scale, backend) is
-loaded once per process.
+loaded once per process. When a stream asks for auto mode, a dim-scene lift or
+colour-vision grading, the network comes wrapped in a per-clip `EnhancedUpscaler`.
 """
 
 import logging
@@ -25,13 +26,24 @@ _lock = threading.Lock()
 
 
 def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
-    """The upscaler for a stream's enhancement, loaded on first use and kept for the process."""
-    with _lock:
-        return _load(enhancement.mode, enhancement.scale, choose_backend(settings.backend), settings.data_dir)
+    """The upscaler for one clip of a stream: the network, loaded on first use and kept for
+    the process, wrapped in the clip's enhancements when it has any."""
+    # Imported here: the enhance package imports the torch backend from this package.
+    from services.worker.enhance.upscaler import EnhancedUpscaler, needs_wrapper
+
+    backend = choose_backend(settings.backend)
+
+    def network(mode: Mode) -> TorchUpscaler:
+        with _lock:
+            return _load(mode, enhancement.scale, backend, settings.data_dir)
+
+    if needs_wrapper(enhancement):
+        return EnhancedUpscaler(enhancement, network)
+    return network(enhancement.mode)
 
 
 @lru_cache(maxsize=8)
-def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> Upscaler:
+def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> TorchUpscaler:
     spec = model_for(mode, scale)
     net = load_network(spec, data_dir)
     log.info("loading upscaler model=%s backend=%s", spec.key, backend)

@@ -59,6 +59,8 @@ def model_for(mode: Mode, scale: int) -> ModelSpec:
     realesrgan-x4plus, always run at x4 and resized to the requested scale."""
     if scale not in (2, 3, 4):
         raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+    if mode == Mode.auto:
+        raise ValueError("auto names no model: services.worker.enhance picks one per clip")
     if mode == Mode.anime:
         return ModelSpec("realesr-animevideov3", COMPACT, f"REALESRGAN_ANIMAVIDEOV3_UP{scale}X", scale)
     return ModelSpec("realesrgan-x4plus", RRDB, "REALESRGAN_X4PLUS_UP4X", scale)

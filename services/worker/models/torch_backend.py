@@ -94,21 +94,48 @@ class TorchUpscaler:
             p = self.placement
             return self.module(x.to(p.device, p.dtype).contiguous(memory_format=p.memory_format))
 
+    @property
+    def device(self) -> torch.device:
+        return self.placement.device
+
+    def frames_per_call(self, height: int, width: int) -> int:
+        return max(1, min(self.budget.max_batch, self.budget.max_pixels // (height * width)))
+
+    def upscale_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW float in [0, 1] on the device -> NCHW, `scale` times larger, not clamped; in
+        calls bounded by the budget, tiled when one frame exceeds it. The enhancement
+        wrapper (services.worker.enhance) works on this float path."""
+        n, _, h, w = x.shape
+        per_call = self.frames_per_call(h, w)
+        tiled = h * w > self.budget.max_pixels
+        pieces = []
+        with torch.inference_mode():
+            for start in range(0, n, per_call):
+                piece = x[start : start + per_call]
+                if tiled:
+                    tile = tile_size_for(self.budget.max_pixels, self.budget.overlap)
+                    pieces.append(upscale_tiled(self.run, piece, self.scale, tile, self.budget.overlap))
+                else:
+                    pieces.append(self.run(piece))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
     def upscale(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
         n, h, w, _ = frames.shape
         out = np.empty((n, h * self.scale, w * self.scale, 3), dtype=np.uint8)
-        per_call = max(1, min(self.budget.max_batch, self.budget.max_pixels // (h * w)))
-        tiled = h * w > self.budget.max_pixels
+        per_call = self.frames_per_call(h, w)
         with torch.inference_mode():
             for start in range(0, n, per_call):
-                batch = torch.from_numpy(frames[start : start + per_call])
-                x = batch.to(self.placement.device).permute(0, 3, 1, 2).float().div_(255)
-                if tiled:
-                    tile = tile_size_for(self.budget.max_pixels, self.budget.overlap)
-                    y = upscale_tiled(self.run, x, self.scale, tile, self.budget.overlap)
-                else:
-                    y = self.run(x)
-                pixels = y.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8)
-                out[start : start + len(batch)] = pixels.permute(0, 2, 3, 1).cpu().numpy()
+                x = frames_to_batch(frames[start : start + per_call], self.placement.device)
+                out[start : start + len(x)] = batch_to_frames(self.upscale_batch(x))
         return out
+
+
+def frames_to_batch(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> NCHW float32 in [0, 1] on `device`."""
+    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def batch_to_frames(y: torch.Tensor) -> np.ndarray:
+    """NCHW float in [0, 1] (overshoot clipped) -> (N, H, W, 3) uint8 on the CPU."""
+    return y.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
