@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 class Mode(StrEnum):
     anime = "anime"
     live_action = "live_action"
+    auto = "auto"  # the worker picks anime or live_action per clip from its first frames
 
 
 class ColorVision(StrEnum):
