@@ -7,17 +7,18 @@ Every error leaves as `{"error": {"code", "message"}}` with its status; nothing 
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import metrics
 from services.api.bodylimit import BodySizeLimitMiddleware
@@ -81,6 +82,28 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal error; it has been logged")
 
 
+class MeasureMiddleware:
+    """Request count and time-to-headers per route; pure ASGI (no per-request task or stream)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                path = getattr(scope.get("route"), "path", "unmatched")
+                metrics.REQUESTS.labels(scope["method"], path, message["status"]).inc()
+                metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured_send)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -111,15 +134,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(BotoCoreError, _s3_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(request.method, path, response.status_code).inc()
-        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MeasureMiddleware)
 
     app.include_router(health.router)
     app.include_router(streams.router)
