@@ -4,7 +4,7 @@
 import { CLIP_SECONDS, normalizeClipSeconds } from './clip-schedule.js';
 
 export const COLOR_VISION = ['none', 'protanopia', 'deuteranopia', 'tritanopia'];
-export const MODES = ['anime', 'live_action'];
+export const MODES = ['anime', 'live_action', 'auto'];
 
 export const DEFAULT_OPTIONS = Object.freeze({
   apiBaseUrl: 'http://127.0.0.1:8000',
