@@ -1,0 +1,139 @@
+"""Issue 8 item 3: hostile or odd clips through the real API, worker and packager.
+
+Each clip either gives a correct result or fails alone with an error code (at registration
+or on the clip); the clips around it are published and the stream ends.
+"""
+
+import asyncio
+import struct
+import zlib
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from services.core.storage import open_store
+from tests.api_client import auth
+from tests.conftest import run_queues
+from tests.media import write_clip
+from tests.stream_checks import read_playlist
+
+FPS = 15
+
+
+def png_bytes(path: Path) -> bytes:
+    """A real 8x8 PNG: signature, IHDR, IDAT, IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\x80" * 24 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def audio_only(path: Path) -> bytes:
+    write_clip(path, seconds=1.0)  # reuse its tone: remux the audio alone
+    out_path = path.with_name("audio.webm")
+    with av.open(str(path)) as source, av.open(str(out_path), "w") as out:
+        stream = out.add_stream_from_template(source.streams.audio[0])
+        for packet in source.demux(source.streams.audio[0]):
+            if packet.dts is not None:  # the demuxer's final empty packet is not muxable
+                packet.stream = stream
+                out.mux(packet)
+    return out_path.read_bytes()
+
+
+def huge_header(path: Path) -> bytes:
+    """A tiny VP8 clip whose keyframe headers claim 16000x16000 (14-bit fields, §9.1 of RFC 6386)."""
+    write_clip(path, seconds=1.0, audio=False)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"\x9d\x01\x2a")
+    while start != -1:
+        data[start + 3:start + 7] = struct.pack("<HH", 16000, 16000)
+        start = data.find(b"\x9d\x01\x2a", start + 3)
+    return bytes(data)
+
+
+def variable_rate(path: Path) -> bytes:
+    """Frames 1/15 s apart, then 1/5 s apart: what a tab capture does when the page idles."""
+    path = path.with_suffix(".mp4")
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt, video.time_base = 64, 36, "yuv420p", Fraction(1, 90000)
+        video.options = {"preset": "ultrafast"}
+        times = [n / 15 for n in range(15)] + [1 + n / 5 for n in range(5)]
+        for n, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(write_frame(n), format="rgb24")
+            frame.pts, frame.time_base = round(t * 90000), Fraction(1, 90000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+    return path.read_bytes()
+
+
+def write_frame(n: int):
+    from tests.media import moving_pattern
+    return moving_pattern(n, 64, 36)
+
+
+def odd_size(path: Path) -> bytes:
+    write_clip(path, seconds=0.4, width=321, height=181)
+    return path.read_bytes()
+
+
+def truncated(path: Path) -> bytes:
+    write_clip(path, seconds=2.0)
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+# name -> (content, extension); each is a clip between two good ones.
+CASES: dict[str, tuple[Callable[[Path], bytes], str]] = {
+    "truncated_webm": (truncated, "webm"),
+    "zero_bytes": (lambda path: b"", "webm"),
+    "png_named_webm": (png_bytes, "webm"),
+    "audio_only": (audio_only, "webm"),
+    "header_claims_16000x16000": (huge_header, "webm"),
+    "variable_frame_rate": (variable_rate, "mp4"),
+    "odd_size_321x181": (odd_size, "webm"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_or_odd_clip_fails_alone_or_plays_and_the_stream_ends(case, api, settings, redis, tmp_path):
+    make, ext = CASES[case]
+    stream = api.post("/v1/streams", json={"mode": "anime", "scale": 2}).json()
+    good = tmp_path / "good.webm"
+    write_clip(good, seconds=1.0)
+    bodies = {0: (good.read_bytes(), "webm"), 1: (make(tmp_path / f"case.{ext}"), ext), 2: (good.read_bytes(), "webm")}
+
+    async def upload() -> None:
+        async with open_store(settings) as store:
+            for seq, (body, suffix) in bodies.items():
+                await store.put_bytes(f"streams/{stream['id']}/input/{seq:06d}.{suffix}", body)
+
+    asyncio.run(upload())
+    refused = None
+    for seq, (_body, suffix) in bodies.items():
+        response = api.post(f"/v1/streams/{stream['id']}/clips", headers=auth(stream["token"]),
+                            json={"seq": seq, "key": f"streams/{stream['id']}/input/{seq:06d}.{suffix}"})
+        if seq == 1 and response.status_code != 202:
+            assert 400 <= response.status_code < 500 and response.json()["error"]["code"]
+            refused = response.json()["error"]["code"]
+        else:
+            assert response.status_code == 202, response.text
+    assert api.post(f"/v1/streams/{stream['id']}/stop", headers=auth(stream["token"])).status_code == 202
+    run_queues(redis, "upscale", "package")
+
+    status = api.get(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
+    assert status["state"] == "ended"
+    clips = {clip["seq"]: clip for clip in status["clips"]}
+    assert clips[0]["state"] == clips[2]["state"] == "packaged"
+    if refused is None:
+        odd = clips[1]
+        assert odd["state"] == "packaged" or (odd["state"] == "failed" and odd["error_code"]), odd
+    playlist = read_playlist(settings, stream["id"])
+    assert playlist.is_endlist
+    seqs = [int(Path(s.uri).name.split("_")[0]) for s in playlist.segments]
+    assert {0, 2} <= set(seqs) and seqs == sorted(seqs)
+    print(case, "refused" if refused else clips[1]["state"], refused or clips[1].get("error_code"))
