@@ -43,15 +43,21 @@ def backends(data_dir: Path) -> dict[str, Upscaler]:
     spec = model_for(Mode.anime, 2)
     net = load_network(spec, data_dir)
     found: dict[str, Upscaler] = {}
-    placements = {"torch-fp32-cl": Placement(torch.device("cpu"), torch.float32, torch.channels_last)}
+    placements = {
+        "torch-fp32-cl": Placement(torch.device("cpu"), torch.float32, torch.channels_last)
+    }
     if cpu_has_bf16():
-        placements["torch-bf16"] = Placement(torch.device("cpu"), torch.bfloat16, torch.contiguous_format)
+        placements["torch-bf16"] = Placement(
+            torch.device("cpu"), torch.bfloat16, torch.contiguous_format
+        )
     if torch.cuda.is_available():
         placements["torch-cuda-fp16"] = Placement.best_available()
     for label, placement in placements.items():
         prepared = placement.prepare(load_network(spec, data_dir))
         budget = Budget.for_network(spec.architecture.name, placement.device)
-        found[label] = TorchUpscaler(prepared, scale=2, name=label, budget=budget, placement=placement)
+        found[label] = TorchUpscaler(
+            prepared, scale=2, name=label, budget=budget, placement=placement
+        )
     if tensorrt_usable():
         from services.worker.models.tensorrt_backend import tensorrt_upscaler
 
@@ -69,7 +75,8 @@ def main() -> None:
     with TemporaryDirectory() as data_dir:
         found = backends(Path(data_dir))
         print(f"threads={threads} torch={torch.__version__} cpu_bf16={cpu_has_bf16()}")
-        print(f"{'backend':<16} {'input':>9} {'frames':>6} {'fps':>7} {'ncnn fps':>8} {'ratio':>6} {'PSNR dB':>8}")
+        header = ("backend", "input", "frames", "fps", "ncnn fps", "ratio", "PSNR dB")
+        print("{:<16} {:>9} {:>6} {:>7} {:>8} {:>6} {:>8}".format(*header))
         for size in args.sizes.split(","):
             width, height = map(int, size.split("x"))
             frames = natural_frames(FRAMES_PER_SIZE.get(width * height, 1), height, width)
@@ -78,8 +85,8 @@ def main() -> None:
                 ours = upscaler.upscale(frames)  # warm-up; also the output compared
                 ours_s = ncnn_s = float("inf")
                 for _ in range(args.repeats):  # interleaved: contention hits both alike
-                    ours_s = min(ours_s, best_seconds(lambda u=upscaler: u.upscale(frames), 1))
-                    ncnn_s = min(ncnn_s, best_seconds(lambda: ncnn.upscale(frames), 1))
+                    ours_s = min(ours_s, best_seconds(lambda u=upscaler, f=frames: u.upscale(f), 1))
+                    ncnn_s = min(ncnn_s, best_seconds(lambda f=frames: ncnn.upscale(f), 1))
                 fps, ncnn_fps = len(frames) / ours_s, len(frames) / ncnn_s
                 print(
                     f"{label:<16} {size:>9} {len(frames):>6} {fps:>7.2f} {ncnn_fps:>8.2f} "
@@ -93,11 +100,13 @@ def tiling_cost(found: dict[str, Upscaler], repeats: int) -> None:
     label, whole = next(iter(reversed(found.items())))
     assert isinstance(whole, TorchUpscaler)
     budget = Budget(320 * 320, overlap=whole.budget.overlap, max_batch=1)
-    tiled = TorchUpscaler(whole.module, scale=2, name="tiled", budget=budget, placement=whole.placement)
+    tiled = TorchUpscaler(
+        whole.module, scale=2, name="tiled", budget=budget, placement=whole.placement
+    )
     for height, width in ((360, 640), (720, 1280)):
         frame = natural_frames(1, height, width)
-        whole_s = best_seconds(lambda: whole.upscale(frame), repeats)
-        tiled_s = best_seconds(lambda: tiled.upscale(frame), repeats)
+        whole_s = best_seconds(lambda f=frame: whole.upscale(f), repeats)
+        tiled_s = best_seconds(lambda f=frame: tiled.upscale(f), repeats)
         diff = np.abs(whole.upscale(frame).astype(int) - tiled.upscale(frame).astype(int)).max()
         print(
             f"tiling {label} {width}x{height} (budget {tiled.budget.max_pixels} px, overlap "

@@ -30,7 +30,9 @@ def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.mark.parametrize(
     ("mode", "scale"), [(Mode.anime, 2), (Mode.anime, 3), (Mode.anime, 4), (Mode.live_action, 4)]
 )
-def test_torch_output_matches_ncnn_within_45_db(model_settings: Settings, mode: Mode, scale: int) -> None:
+def test_torch_output_matches_ncnn_within_45_db(
+    model_settings: Settings, mode: Mode, scale: int
+) -> None:
     frames = natural_frames(2, 48, 64)
     ours = load_upscaler(Enhancement(mode=mode, scale=scale), model_settings).upscale(frames)
     reference = NcnnUpscaler(model_for(mode, scale), threads=2).upscale(frames)
@@ -39,7 +41,9 @@ def test_torch_output_matches_ncnn_within_45_db(model_settings: Settings, mode: 
 
 
 @pytest.mark.parametrize("stem", ["REALESRGAN_ANIMAVIDEOV3_UP2X", "REALESRGAN_X4PLUS_UP4X"])
-def test_converter_consumes_every_byte_and_refuses_a_truncated_bin(stem: str, tmp_path: Path) -> None:
+def test_converter_consumes_every_byte_and_refuses_a_truncated_bin(
+    stem: str, tmp_path: Path
+) -> None:
     param, weights = ncnn_files(stem)
     layers = read_model(param, weights)
     assert sum(w.size for layer in layers for w in layer.weights.values()) > 0
@@ -75,7 +79,9 @@ def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
     placement = Placement.best_available()
     net = placement.prepare(load_network(model_for(Mode.anime, 2), model_settings.data_dir))
     whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 20), placement=placement)
-    tiled = TorchUpscaler(net, scale=2, name="tiled", budget=Budget(80 * 80, 20), placement=placement)
+    tiled = TorchUpscaler(
+        net, scale=2, name="tiled", budget=Budget(80 * 80, 20), placement=placement
+    )
     frames = natural_frames(1, 72, 136)
     a, b = whole.upscale(frames), tiled.upscale(frames)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

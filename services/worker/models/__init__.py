@@ -54,5 +54,9 @@ def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> TorchUpsc
     placement = Placement.best_available()
     budget = Budget.for_network(spec.architecture.name, placement.device)
     return TorchUpscaler(
-        placement.prepare(net), scale=scale, name=f"{spec.key}-torch", budget=budget, placement=placement
+        placement.prepare(net),
+        scale=scale,
+        name=f"{spec.key}-torch",
+        budget=budget,
+        placement=placement,
     )

@@ -62,7 +62,9 @@ def model_for(mode: Mode, scale: int) -> ModelSpec:
     if mode == Mode.auto:
         raise ValueError("auto names no model: services.worker.enhance picks one per clip")
     if mode == Mode.anime:
-        return ModelSpec("realesr-animevideov3", COMPACT, f"REALESRGAN_ANIMAVIDEOV3_UP{scale}X", scale)
+        return ModelSpec(
+            "realesr-animevideov3", COMPACT, f"REALESRGAN_ANIMAVIDEOV3_UP{scale}X", scale
+        )
     return ModelSpec("realesrgan-x4plus", RRDB, "REALESRGAN_X4PLUS_UP4X", scale)
 
 
@@ -80,7 +82,9 @@ def load_network(spec: ModelSpec, data_dir: Path) -> nn.Module:
     if cache.exists():
         net = spec.architecture.from_state_dict(load_file(cache))
     else:
-        log.info("converting ncnn weights model=%s bin=%s cache=%s", spec.name, bin_path.name, cache)
+        log.info(
+            "converting ncnn weights model=%s bin=%s cache=%s", spec.name, bin_path.name, cache
+        )
         net, state = spec.architecture.from_ncnn(read_model(param_path, bin_path))
         cache.parent.mkdir(parents=True, exist_ok=True)
         partial = cache.with_suffix(f".{os.getpid()}.partial")
@@ -94,7 +98,11 @@ def _check_graph_tail(layers: list[NcnnLayer], spec: ModelSpec) -> None:
     """The shipped x2/x3 graphs end in a bicubic Interp (type 3) by scale/4, which
     `ResizedOutput` re-creates; refuse a graph that ends any other way."""
     tail = layers[-1]
-    graph_factor = float(tail.params[1]) if tail.type == "Interp" and tail.int_param(0) == 3 else 1.0
+    graph_factor = (
+        float(tail.params[1]) if tail.type == "Interp" and tail.int_param(0) == 3 else 1.0
+    )
     wanted = spec.scale / NATIVE_SCALE if spec.ncnn_stem.endswith(f"UP{spec.scale}X") else 1.0
     if abs(graph_factor - wanted) > 1e-6:
-        raise ValueError(f"{spec.ncnn_stem}.param ends in a x{graph_factor} resize, expected x{wanted}")
+        raise ValueError(
+            f"{spec.ncnn_stem}.param ends in a x{graph_factor} resize, expected x{wanted}"
+        )

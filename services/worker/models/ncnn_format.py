@@ -91,7 +91,9 @@ def read_model(param_path: Path, bin_path: Path) -> list[NcnnLayer]:
             out_ch, kernel = layer.int_param(0), layer.int_param(1)
             size = layer.int_param(6)
             if size % (out_ch * kernel * kernel):
-                raise ValueError(f"{layer.name}: weight_data_size {size} does not fit {out_ch}x{kernel}x{kernel}")
+                raise ValueError(
+                    f"{layer.name}: weight_data_size {size} does not fit {out_ch}x{kernel}x{kernel}"
+                )
             in_ch = size // (out_ch * kernel * kernel)
             weight = reader.tagged(size).reshape(out_ch, in_ch, kernel, kernel)
             layer.weights["weight"] = weight

@@ -24,10 +24,13 @@ def choose_backend(requested: str) -> Backend:
         return "torch"
     if requested == "tensorrt":
         if not torch.cuda.is_available():
-            raise Unavailable("SHARPR_BACKEND=tensorrt but no CUDA device is visible", code="backend_unavailable")
+            raise Unavailable(
+                "SHARPR_BACKEND=tensorrt but no CUDA device is visible", code="backend_unavailable"
+            )
         if importlib.util.find_spec("torch_tensorrt") is None:
             raise Unavailable(
-                "SHARPR_BACKEND=tensorrt but torch_tensorrt is not installed (pip install sharpr[gpu])",
+                "SHARPR_BACKEND=tensorrt but torch_tensorrt is not installed "
+                "(pip install sharpr[gpu])",
                 code="backend_unavailable",
             )
         return "tensorrt"

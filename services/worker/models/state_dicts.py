@@ -21,10 +21,9 @@ def load_checked(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.M
     if missing or extra:
         raise ValueError(f"state dict mismatch: missing={missing[:5]} unexpected={extra[:5]}")
     for key, tensor in state_dict.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ValueError(
-                f"{key}: weights shaped {tuple(tensor.shape)}, network wants {tuple(expected[key].shape)}"
-            )
+        got, wanted = tuple(tensor.shape), tuple(expected[key].shape)
+        if got != wanted:
+            raise ValueError(f"{key}: weights shaped {got}, network wants {wanted}")
     module.load_state_dict(state_dict, strict=True)
     return module.eval()
 
@@ -38,7 +37,9 @@ def state_dict_from_ncnn(module: nn.Module, layers: list[NcnnLayer]) -> dict[str
     state: dict[str, torch.Tensor] = {}
     for (name, target), source in zip(targets, sources, strict=True):
         if source.type != _NCNN_TYPES[type(target)]:
-            raise ValueError(f"{name} is {type(target).__name__}, ncnn {source.name} is {source.type}")
+            raise ValueError(
+                f"{name} is {type(target).__name__}, ncnn {source.name} is {source.type}"
+            )
         for kind, array in source.weights.items():
             state[f"{name}.{kind}"] = torch.from_numpy(array)
     load_checked(module, state)

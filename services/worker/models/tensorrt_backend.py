@@ -60,7 +60,9 @@ def _version(distribution: str) -> str:
         return "absent"
 
 
-def build_or_load_engine(net: nn.Module, spec: ModelSpec, shapes: ShapeRange, data_dir: Path) -> nn.Module:
+def build_or_load_engine(
+    net: nn.Module, spec: ModelSpec, shapes: ShapeRange, data_dir: Path
+) -> nn.Module:
     """The compiled module, from the engine cache or freshly built and then cached."""
     import torch_tensorrt
 
@@ -68,7 +70,9 @@ def build_or_load_engine(net: nn.Module, spec: ModelSpec, shapes: ShapeRange, da
     if path.exists():
         log.info("loading TensorRT engine model=%s path=%s", spec.key, path)
         return torch.export.load(str(path)).module()
-    log.info("building TensorRT engine model=%s shapes=%s (minutes, once per GPU)", spec.key, shapes)
+    log.info(
+        "building TensorRT engine model=%s shapes=%s (minutes, once per GPU)", spec.key, shapes
+    )
     started = time.monotonic()
     inputs = shapes.inputs()
     compiled = torch_tensorrt.compile(
@@ -82,11 +86,15 @@ def build_or_load_engine(net: nn.Module, spec: ModelSpec, shapes: ShapeRange, da
     return compiled
 
 
-def tensorrt_upscaler(net: nn.Module, spec: ModelSpec, data_dir: Path, shapes: ShapeRange = ShapeRange()) -> TorchUpscaler:
+def tensorrt_upscaler(
+    net: nn.Module, spec: ModelSpec, data_dir: Path, shapes: ShapeRange = ShapeRange()
+) -> TorchUpscaler:
     placement = Placement(torch.device("cuda"), torch.float16, torch.contiguous_format)
     module = build_or_load_engine(net, spec, shapes, data_dir)
     batch, height, width = shapes.max
     # Tiles must stay inside the engine's height/width range: budget one max-size frame.
     overlap = Budget.for_network(spec.architecture.name, placement.device).overlap
     budget = Budget(min(height, width) ** 2, overlap=overlap, max_batch=batch)
-    return TorchUpscaler(module, scale=spec.scale, name=f"{spec.key}-tensorrt", budget=budget, placement=placement)
+    return TorchUpscaler(
+        module, scale=spec.scale, name=f"{spec.key}-tensorrt", budget=budget, placement=placement
+    )

@@ -19,7 +19,11 @@ def tile_size_for(max_pixels: int, overlap: int) -> int:
 
 
 def upscale_tiled(
-    run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale: int, tile: int, overlap: int
+    run: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    scale: int,
+    tile: int,
+    overlap: int,
 ) -> torch.Tensor:
     """`run` applied tile by tile to NCHW `x`; `run` must scale its input by `scale`."""
     n, c, h, w = x.shape

@@ -71,7 +71,9 @@ class Placement:
 def check_batch(x: torch.Tensor) -> None:
     """The tensor contract of every backend: NCHW, 3 channels, float in [0, 1]."""
     if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
-        raise ValueError(f"expected an NCHW float batch with 3 channels, got {tuple(x.shape)} {x.dtype}")
+        raise ValueError(
+            f"expected an NCHW float batch with 3 channels, got {tuple(x.shape)} {x.dtype}"
+        )
 
 
 class TorchUpscaler:
@@ -114,7 +116,9 @@ class TorchUpscaler:
                 piece = x[start : start + per_call]
                 if tiled:
                     tile = tile_size_for(self.budget.max_pixels, self.budget.overlap)
-                    pieces.append(upscale_tiled(self.run, piece, self.scale, tile, self.budget.overlap))
+                    pieces.append(
+                        upscale_tiled(self.run, piece, self.scale, tile, self.budget.overlap)
+                    )
                 else:
                     pieces.append(self.run(piece))
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
@@ -138,4 +142,13 @@ def frames_to_batch(frames: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def batch_to_frames(y: torch.Tensor) -> np.ndarray:
     """NCHW float in [0, 1] (overshoot clipped) -> (N, H, W, 3) uint8 on the CPU."""
-    return y.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return (
+        y.float()
+        .mul_(255)
+        .round_()
+        .clamp_(0, 255)
+        .to(torch.uint8)
+        .permute(0, 2, 3, 1)
+        .cpu()
+        .numpy()
+    )

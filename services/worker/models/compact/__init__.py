@@ -12,12 +12,10 @@ __all__ = ["SRVGGNetCompact", "compact_from_ncnn", "compact_from_state_dict"]
 def compact_from_state_dict(state: dict[str, torch.Tensor]) -> SRVGGNetCompact:
     """Hyper-parameters read off the shapes: body.0 is the first conv, the last body entry
     the conv whose output channels are 3 * upscale**2."""
-    conv_keys = sorted(
-        (int(key.split(".")[1]) for key in state if key.endswith(".bias")),
-    )
+    conv_keys = sorted(int(key.split(".")[1]) for key in state if key.endswith(".bias"))
     last = state[f"body.{conv_keys[-1]}.weight"]
     num_in_ch, num_feat = state["body.0.weight"].shape[1], state["body.0.weight"].shape[0]
-    upscale = int(round((last.shape[0] / num_in_ch) ** 0.5))
+    upscale = round((last.shape[0] / num_in_ch) ** 0.5)
     net = SRVGGNetCompact(num_in_ch, num_in_ch, num_feat, len(conv_keys) - 2, upscale)
     return load_checked(net, state)  # type: ignore[return-value]
 

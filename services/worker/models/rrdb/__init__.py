@@ -22,7 +22,9 @@ def _build(first_conv: torch.Size, grow_conv: torch.Size, conv_count: int) -> RR
 
 def rrdb_from_state_dict(state: dict[str, torch.Tensor]) -> RRDBNet:
     conv_count = sum(1 for key in state if key.endswith(".weight"))
-    net = _build(state["conv_first.weight"].shape, state["body.0.rdb1.conv1.weight"].shape, conv_count)
+    net = _build(
+        state["conv_first.weight"].shape, state["body.0.rdb1.conv1.weight"].shape, conv_count
+    )
     return load_checked(net, state)  # type: ignore[return-value]
 
 
