@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Budget:
-    """Pixels one forward call may hold (batch x height x width) and the tile overlap."""
+    """Pixels one forward call may hold (batch x height x width), the tile overlap, and
+    the padded size of each tile once a frame is over budget (default: the budget)."""
 
     max_pixels: int
     overlap: int
     max_batch: int = 64
+    tile_pixels: int | None = None
 
     @classmethod
     def for_network(cls, architecture: str, device: torch.device) -> "Budget":
@@ -38,10 +40,11 @@ class Budget:
 # RRDBNet's is larger, 32 keeps seams below one grey level). The pixel budgets bound
 # memory: the compact net keeps ~3 maps of 64 channels at the input size, RRDBNet maps at
 # 16x the input size, so it tiles far sooner. On the CPU one frame per call measured no
-# slower than batches (larger maps fall out of cache), and cache-sized tiles did not repay
-# their overlap (bench/RESULTS.md).
+# slower than batches, and frames above 640x360 ran faster in ~320x320 tiles than whole
+# (larger maps fall out of cache) while 640x360 itself did not repay the overlap
+# (bench/RESULTS.md).
 BUDGETS = {
-    ("cpu", "compact"): Budget(1920 * 1088, overlap=20, max_batch=1),
+    ("cpu", "compact"): Budget(640 * 368, overlap=20, max_batch=1, tile_pixels=320 * 320),
     ("cpu", "rrdb"): Budget(192 * 192, overlap=32, max_batch=1),
     ("cuda", "compact"): Budget(1920 * 1088, overlap=20, max_batch=16),
     ("cuda", "rrdb"): Budget(512 * 512, overlap=32, max_batch=4),
@@ -115,7 +118,9 @@ class TorchUpscaler:
             for start in range(0, n, per_call):
                 piece = x[start : start + per_call]
                 if tiled:
-                    tile = tile_size_for(self.budget.max_pixels, self.budget.overlap)
+                    tile = tile_size_for(
+                        self.budget.tile_pixels or self.budget.max_pixels, self.budget.overlap
+                    )
                     pieces.append(
                         upscale_tiled(self.run, piece, self.scale, tile, self.budget.overlap)
                     )
