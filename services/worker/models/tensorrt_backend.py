@@ -81,7 +81,7 @@ def build_or_load_engine(
     log.info("built TensorRT engine model=%s seconds=%.0f", spec.key, time.monotonic() - started)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.ep")
-    torch_tensorrt.save(compiled, str(partial), inputs=inputs)
+    torch_tensorrt.save(compiled, str(partial), arg_inputs=inputs)
     partial.replace(path)
     return compiled
 
