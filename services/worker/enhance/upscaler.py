@@ -80,6 +80,8 @@ class EnhancedUpscaler:
                 self.model = self._model_for(frames)
             x = frames_to_batch(frames, self.model.device)
             gains = self.dim.gains(x) if self.dim is not None else None
+            if gains is not None and not bool((gains > 1).any()):
+                gains = None  # no dark shot in this batch: spare the output-sized passes
             if gains is not None:
                 x = lift(x, gains)
             y = self.model.upscale_batch(x).float()
