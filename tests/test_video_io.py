@@ -11,7 +11,7 @@ from services.core.errors import BadMedia
 from services.core.settings import Settings
 from services.worker.pipeline import transcode
 from services.worker.upscaler import ResizeUpscaler
-from services.worker.video import count_frames
+from services.worker.video import count_frames, probe
 from tests.media import moving_pattern, write_clip
 
 FPS = 15
@@ -173,3 +173,19 @@ def test_output_directory_receives_lossless_png_frames(tmp_path, video_settings)
     with av.open(str(pngs[0])) as picture:
         first = next(picture.decode(video=0))
         assert (first.width, first.height, picture.streams.video[0].codec_context.name) == (128, 72, "png")
+
+
+def test_clip_longer_than_the_limit_is_refused_by_its_packets(tmp_path, video_settings):
+    clip = tmp_path / "long.webm"
+    write_clip(clip, seconds=3.0, audio=False)
+    with pytest.raises(BadMedia) as refused:
+        probe(clip, video_settings.model_copy(update={"clip_max_seconds": 2.0}))
+    assert refused.value.code == "clip_too_long"
+
+
+def test_clip_with_more_frames_than_the_fps_limit_allows_is_refused(tmp_path, video_settings):
+    clip = tmp_path / "fast.webm"
+    write_clip(clip, seconds=1.0, fps=30, audio=False)
+    with pytest.raises(BadMedia) as refused:
+        probe(clip, video_settings.model_copy(update={"clip_max_seconds": 1.0, "clip_max_fps": 10.0}))
+    assert refused.value.code == "too_many_frames"

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     clip_max_bytes: int = 64 * 1024 * 1024
     clip_max_seconds: float = 12.0
     clip_max_pixels: int = 1920 * 1080
+    clip_max_fps: float = 120.0
     max_clips_per_stream: int = 2000
     stream_ttl_seconds: int = 24 * 3600
     upload_expiry_seconds: int = 300

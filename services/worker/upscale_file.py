@@ -4,6 +4,7 @@ An OUTPUT directory receives lossless PNG frames instead of an MP4, for quality 
 """
 
 import logging
+import math
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,9 +18,11 @@ log = logging.getLogger(__name__)
 
 
 def upscale_file(input: Path, output: Path, mode: Mode, scale: int, backend: str | None) -> None:
-    settings = get_settings()
+    # A local file is the user's own: no clip length limit, only the frame size one.
+    overrides: dict[str, object] = {"clip_max_seconds": math.inf}
     if backend is not None:
-        settings = settings.model_copy(update={"backend": backend})
+        overrides["backend"] = backend
+    settings = get_settings().model_copy(update=overrides)
     # No silent resize here: a model that cannot load should fail a quality check loudly.
     upscaler = load_upscaler(Enhancement(mode=mode, scale=scale), settings)
     with tqdm(unit="frame", desc=f"{input.name} x{scale} {upscaler.name}") as bar:

@@ -68,7 +68,7 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
                 raise BadMedia(
                     f"frame size {width}x{height} is over the limit of {settings.clip_max_pixels} pixels"
                 )
-            frames, first_pts = _count_packets(container, stream)
+            frames, first_pts, last_pts = _count_packets(container, stream)
             has_audio = bool(container.streams.audio)
             rate = stream.average_rate or stream.guessed_rate or 30
             time_base = stream.time_base or Fraction(1, 1000)
@@ -76,8 +76,25 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
         raise BadMedia(f"{path.name} is not a readable video: {error}") from error
     if frames == 0:
         raise BadMedia(f"{path.name} has no video frames")
+    _check_length(frames, first_pts, last_pts, time_base, settings)
     start = float(first_pts * time_base) if first_pts is not None else 0.0
     return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)))
+
+
+def _check_length(
+    frames: int, first_pts: int | None, last_pts: int | None, time_base: Fraction, settings: Settings
+) -> None:
+    """Refuse clips longer than the limit, or with more frames than the fps limit allows:
+    the header may lie, so both come from the packets."""
+    span = float((last_pts - first_pts) * time_base) if first_pts is not None and last_pts is not None else 0.0
+    if span > settings.clip_max_seconds:
+        raise BadMedia(f"the clip lasts {span:.1f} s, over the limit of {settings.clip_max_seconds:g} s",
+                       code="clip_too_long")
+    max_frames = math.ceil(settings.clip_max_seconds * settings.clip_max_fps)
+    if frames > max_frames:
+        raise BadMedia(f"the clip has {frames} frames, over the limit of {max_frames} "
+                       f"({settings.clip_max_fps:g} fps for {settings.clip_max_seconds:g} s)",
+                       code="too_many_frames")
 
 
 def _is_still_image(demuxer: str) -> bool:
@@ -96,19 +113,22 @@ def count_frames(path: Path) -> int:
         raise BadMedia(f"{path.name} is not a readable video: {error}") from error
 
 
-def _count_packets(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[int, int | None]:
-    """(packets with data, smallest pts); a truncated tail ends the count, not the clip."""
-    count, first = 0, None
+def _count_packets(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> tuple[int, int | None, int | None]:
+    """(packets with data, smallest pts, largest pts); a truncated tail ends the count."""
+    count, first, last = 0, None, None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the demuxer's empty flush packet is not a frame
                 continue
             count += 1
-            if packet.pts is not None and (first is None or packet.pts < first):
-                first = packet.pts
+            if packet.pts is not None:
+                first = packet.pts if first is None else min(first, packet.pts)
+                last = packet.pts if last is None else max(last, packet.pts)
     except av.error.FFmpegError as error:
         log.warning("event=truncated_clip packets=%d error=%r", count, str(error))
-    return count, first
+    return count, first, last
 
 
 def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[FrameBatch]:
