@@ -201,14 +201,18 @@ class StreamPackager:
         return timings
 
     async def _end(self, store: ObjectStore, state: PlaylistState) -> None:
-        """Close the playlist (ENDLIST) and mark the stream ended."""
+        """Close the playlist (ENDLIST), write the download, mark the stream ended.
+
+        The packager's own `ended` is recorded last, so a packager killed anywhere in
+        between leaves work that the next run redoes, never a stream stuck in `ending`.
+        """
         state = state.model_copy(update={"ended": True})
         await self._write_playlist(store, state)
-        self._save(state)
         await write_download(store, self.stream_id, sorted({s.seq for s in state.segments}))
         stream = self.streams.get_stream(self.stream_id)
         if stream is not None and stream.state == StreamState.ending:
             self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))
+        self._save(state)
         log.info("stream ended stream=%s segments=%d seconds=%.3f",
                  self.stream_id, len(state.segments), state.offset)
 
