@@ -189,3 +189,35 @@ def test_clip_with_more_frames_than_the_fps_limit_allows_is_refused(tmp_path, vi
     with pytest.raises(BadMedia) as refused:
         probe(clip, video_settings.model_copy(update={"clip_max_seconds": 1.0, "clip_max_fps": 10.0}))
     assert refused.value.code == "too_many_frames"
+
+
+def rotate_mp4_display(path: Path, out: Path) -> None:
+    """Write the display matrix a phone writes for a sideways recording (90 degrees
+    clockwise) into the MP4's track header, as raw bytes: PyAV cannot set it."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    matrix = data.find(b"tkhd") - 4 + 48  # box start + header, version, times, layer...
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    out.write_bytes(data)
+
+
+def test_rotation_metadata_is_honoured_and_the_output_is_upright(tmp_path, video_settings):
+    stored = tmp_path / "stored.mp4"
+    write_clip(stored, seconds=1.0, width=64, height=36)
+    sideways = tmp_path / "sideways.mp4"
+    rotate_mp4_display(stored, sideways)
+    output = tmp_path / "out.mp4"
+    transcode(sideways, output, ResizeUpscaler(2), video_settings)
+
+    with av.open(str(stored)) as container:
+        first_stored = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    with av.open(str(output)) as container:
+        first_out = next(container.decode(video=0))
+        assert first_out.rotation == 0
+        upright = first_out.to_ndarray(format="rgb24")
+    assert upright.shape == (128, 72, 3)
+    # Displayed clockwise: the stored frame's left column becomes the top row.
+    expected = np.rot90(first_stored, -1).astype(float)
+    shrunk = upright[::2, ::2].astype(float)
+    assert np.abs(shrunk - expected).mean() < 12

@@ -82,7 +82,8 @@ def transcode(
     """
     started = time.perf_counter()
     info = probe(input_path, settings)
-    width, height = info.width * upscaler.scale, info.height * upscaler.scale
+    upright_width, upright_height = info.upright_size
+    width, height = upright_width * upscaler.scale, upright_height * upscaler.scale
     if output_path.is_dir():
         writer: ClipWriter | PngWriter = PngWriter(output_path, width, height)
     else:

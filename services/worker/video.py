@@ -45,6 +45,14 @@ class ClipInfo:
     start: float  # seconds: the earliest video timestamp, time zero of every output
     has_audio: bool
     frame_duration: float  # seconds: the nominal frame interval, for a last frame with none
+    # Counter-clockwise quarter turns (np.rot90's k) that make a stored frame upright, from
+    # the container's display matrix (phones record sideways and say so there). The output
+    # is written upright, with no rotation of its own, since HLS players differ on it.
+    turns: int = 0
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        return (self.height, self.width) if self.turns % 2 else (self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,17 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
         raise BadMedia(f"{path.name} has no video frames")
     _check_length(frames, first_pts, last_pts, time_base, settings)
     start = float(first_pts * time_base) if first_pts is not None else 0.0
-    return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)))
+    return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)), _turns(path))
+
+
+def _turns(path: Path) -> int:
+    """Quarter turns to display the clip upright, read from its first decodable frame."""
+    try:
+        with av.open(str(path)) as container:
+            rotation = next(container.decode(video=0)).rotation
+    except (av.error.FFmpegError, StopIteration):
+        return 0  # decoding reports the real problem, with its own error
+    return round(rotation / 90) % 4
 
 
 def _check_length(
@@ -149,7 +167,8 @@ def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[Fram
             last_time = time - info.start
             duration = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
             last_duration = duration if duration > 0 else None
-            frames.append(frame.to_ndarray(format="rgb24", width=info.width, height=info.height))
+            image = frame.to_ndarray(format="rgb24", width=info.width, height=info.height)
+            frames.append(np.rot90(image, info.turns) if info.turns else image)
             times.append(last_time)
             if len(frames) == batch_size:
                 yield FrameBatch(np.stack(frames), times)
@@ -157,7 +176,8 @@ def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[Fram
         if frames:
             yield FrameBatch(np.stack(frames), times, last_duration)
         elif last_time is not None:
-            yield FrameBatch(np.empty((0, info.height, info.width, 3), np.uint8), [], last_duration)
+            width, height = info.upright_size
+            yield FrameBatch(np.empty((0, height, width, 3), np.uint8), [], last_duration)
 
 
 def _decoded_frames(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.VideoFrame]:
