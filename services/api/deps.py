@@ -14,24 +14,32 @@ from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
 from services.core.streams import StreamStore, token_matches
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
+# the thread pool, a hop per request that costs more than the work itself.
 
 
-def get_redis(settings: SettingsDep) -> Redis:
+async def current_settings() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
+
+
+async def get_redis(settings: SettingsDep) -> Redis:
     return redis_client(settings.redis_url)
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
 
-def get_streams(redis: RedisDep, settings: SettingsDep) -> StreamStore:
+async def get_streams(redis: RedisDep, settings: SettingsDep) -> StreamStore:
     return StreamStore(redis, settings.stream_ttl_seconds)
 
 
 StreamsDep = Annotated[StreamStore, Depends(get_streams)]
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     """The app-wide S3 client opened in the lifespan."""
     return request.app.state.store
 
@@ -39,7 +47,7 @@ def get_store(request: Request) -> ObjectStore:
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
-def get_token(
+async def get_token(
     authorization: Annotated[str | None, Header(description="Bearer <stream token>")] = None,
     token: Annotated[str | None, Query(description="Stream token, for EventSource")] = None,
 ) -> str | None:

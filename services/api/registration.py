@@ -50,18 +50,19 @@ async def register_clip(
     stream: Stream, seq: int, key: str, settings: Settings, streams: StreamStore, store: ObjectStore
 ) -> Clip:
     ext = check_registrable(stream, seq, key, settings)
-    head = await store.head(key)
-    if head is None:
+    peeked = await store.peek(key, 12)
+    if peeked is None:
         raise BadRequest(f"nothing was uploaded at {key}", code="clip_missing")
-    if head["size"] == 0:
+    size, magic = peeked
+    if size == 0:
         raise Unprocessable("the uploaded clip is empty", code="clip_empty")
-    if head["size"] > settings.clip_max_bytes:
+    if size > settings.clip_max_bytes:
         raise TooLarge(f"clips are limited to {settings.clip_max_bytes} bytes", code="clip_too_large")
-    if not looks_like_video(await store.read_prefix(key, 12), ext):
+    if not looks_like_video(magic, ext):
         raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
 
     clip = await run_in_threadpool(queue_clip, streams, settings, stream.id, seq, key)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
-    log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, head["size"])
+    log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, size)
     return clip

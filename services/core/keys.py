@@ -80,6 +80,11 @@ def redis_clip(stream_id: str, seq: int) -> str:
     return f"{REDIS_PREFIX}:stream:{stream_id}:clip:{seq}"
 
 
+def redis_clip_pattern(stream_id: str) -> str:
+    """`redis_clip` with the seq as `*`, for SORT ... GET."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:clip:*"
+
+
 def redis_clip_index(stream_id: str) -> str:
     """Sorted set of registered clip seqs."""
     return f"{REDIS_PREFIX}:stream:{stream_id}:clips"

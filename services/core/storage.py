@@ -96,10 +96,23 @@ class ObjectStore:
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
         return await _read_body(response)
 
-    async def read_prefix(self, key: str, size: int) -> bytes:
-        """The first `size` bytes of an object: enough to recognise a container's magic."""
-        response = await self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
-        return await _read_body(response)
+    async def peek(self, key: str, size: int) -> tuple[int, bytes] | None:
+        """(object size, its first `size` bytes) in one ranged GET, or None if absent.
+
+        Enough to check a clip's length and container magic without a HEAD first.
+        """
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code == "InvalidRange":  # no byte 0 to give: the object is empty
+                return 0, b""
+            raise
+        total = response.get("ContentRange", "").rpartition("/")[2]
+        head = await _read_body(response)
+        return (int(total) if total.isdigit() else response["ContentLength"]), head
 
     async def download_file(self, key: str, path: Path) -> None:
         """Stream an object to disk in chunks (clips can be tens of MB)."""

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
 
 from redis import Redis
 
@@ -113,11 +112,12 @@ class StreamStore:
     def clip_count(self, stream_id: str) -> int:
         return int(self.redis.zcard(keys.redis_clip_index(stream_id)))
 
-    def get_clips(self, stream_id: str, seqs: Iterable[int] | None = None) -> list[Clip]:
-        seqs = list(self.clip_seqs(stream_id) if seqs is None else seqs)
-        if not seqs:
-            return []
-        raws = self.redis.mget([keys.redis_clip(stream_id, s) for s in seqs])
+    def get_clips(self, stream_id: str) -> list[Clip]:
+        """Every registered clip in seq order, in one round trip: SORT BY nosort keeps the
+        sorted set's order and GET fetches each clip's JSON by pattern."""
+        raws = self.redis.sort(
+            keys.redis_clip_index(stream_id), by="nosort", get=keys.redis_clip_pattern(stream_id)
+        )
         return [Clip.model_validate_json(raw) for raw in raws if raw]
 
     def _touch(self, stream_id: str) -> None:
