@@ -69,13 +69,9 @@ def start_servers(work: Path, redis_db: int) -> tuple[dict[str, str], list[subpr
 
 
 def start_api(env: dict[str, str], workers: int, log: Path) -> subprocess.Popen[bytes]:
-    command = localservers.python_command("api") if workers == 1 else [
-        sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", env["SHARPR_API_PORT"], "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-    ]
+    env = {**env, "SHARPR_API_WORKERS": str(workers)}
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=localservers.child_env(env), stdout=out,
+        process = subprocess.Popen(localservers.python_command("api"), env=localservers.child_env(env), stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{env['SHARPR_API_PORT']}"
     deadline = time.monotonic() + 60

