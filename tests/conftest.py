@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -23,6 +24,11 @@ from services.core import localservers
 from services.core.jobqueue import redis_client
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from tests.cluster import Cluster
 
 # Parallel local runs (several engineers on one machine) may pick their own db.
 TEST_REDIS_DB = int(os.environ.get("SHARPR_TEST_REDIS_DB", "9"))

@@ -1,6 +1,5 @@
 """A clip in at the API, a playable HLS stream out: real Redis, S3, PyAV, RQ jobs."""
 
-from fractions import Fraction
 from pathlib import Path
 
 import av

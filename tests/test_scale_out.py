@@ -4,9 +4,7 @@ Each service is a real `sharpr` process against this test's own Redis and S3; cl
 queued the way the API queues them. Slow (model warm-up per worker), so marked `faults`.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from rq import Queue, Worker

@@ -95,6 +95,17 @@ class VideoAccepted(BaseModel):
     original_playlist_url: str
 
 
+class VideoUploadGrant(VideoAccepted, UploadGrant):
+    """A new stream for a whole video, and where its browser uploads the file."""
+
+
+class VideoIngesting(BaseModel):
+    id: str
+    state: StreamState
+    playlist_url: str
+    original_playlist_url: str
+
+
 class ProcessVideoRequest(BaseModel):
     """The original project's endpoint body, kept for old clients."""
 

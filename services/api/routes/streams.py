@@ -23,6 +23,10 @@ def playlist_url(settings: Settings, stream_id: str) -> str:
     return f"{settings.s3_browser_url}/{keys.playlist_key(stream_id)}"
 
 
+def original_playlist_url(settings: Settings, stream_id: str) -> str:
+    return f"{settings.s3_browser_url}/{keys.original_playlist_key(stream_id)}"
+
+
 def limits(settings: Settings) -> StreamLimits:
     return StreamLimits(
         clip_max_bytes=settings.clip_max_bytes,

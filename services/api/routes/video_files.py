@@ -7,44 +7,20 @@ video fetched from a URL.
 
 from fastapi import APIRouter, status
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import NewStreamQuota, SettingsDep, StoreDep, StreamAuth, StreamsDep
-from services.api.routes.streams import playlist_url
+from services.api.routes.streams import original_playlist_url, playlist_url
+from services.api.schemas import VideoIngesting, VideoUploadGrant
 from services.core import keys
 from services.core.errors import BadRequest, Conflict, NotFound
 from services.core.jobqueue import enqueue_ingest
 from services.core.schemas import Enhancement, StreamState
-from services.core.settings import Settings
 
 router = APIRouter(tags=["videos"])
 
 # Long enough to fetch a few GB on a slow line; the link is the stream token's to give.
 DOWNLOAD_EXPIRY_SECONDS = 3600
-
-
-class VideoUploadGrant(BaseModel):
-    id: str
-    token: str = Field(description="Secret for every later call on this stream; shown once.")
-    playlist_url: str
-    original_playlist_url: str
-    url: str = Field(description="POST a multipart form here: every field, then `file` last.")
-    fields: dict[str, str]
-    key: str
-    expires_in: int
-    max_bytes: int
-
-
-class VideoIngesting(BaseModel):
-    id: str
-    state: StreamState
-    playlist_url: str
-    original_playlist_url: str
-
-
-def original_playlist_url(settings: Settings, stream_id: str) -> str:
-    return f"{settings.s3_browser_url}/{keys.original_playlist_key(stream_id)}"
 
 
 @router.post("/v1/videos/uploads", status_code=status.HTTP_201_CREATED, dependencies=[NewStreamQuota])

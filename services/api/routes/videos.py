@@ -4,9 +4,8 @@ from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import NewStreamQuota, SettingsDep, StreamsDep
-from services.api.routes.streams import playlist_url
+from services.api.routes.streams import original_playlist_url, playlist_url
 from services.api.schemas import ProcessVideoRequest, ProcessVideoResult, VideoAccepted, VideoRequest
-from services.core import keys
 from services.core.jobqueue import enqueue_ingest
 from services.core.schemas import Enhancement
 from services.core.settings import Settings
@@ -32,7 +31,7 @@ async def add_video(body: VideoRequest, settings: SettingsDep, streams: StreamsD
     stream_id, token = await start_ingest(str(body.url), enhancement, settings, streams)
     return VideoAccepted(
         id=stream_id, token=token, playlist_url=playlist_url(settings, stream_id),
-        original_playlist_url=f"{settings.s3_browser_url}/{keys.original_playlist_key(stream_id)}",
+        original_playlist_url=original_playlist_url(settings, stream_id),
     )
 
 
