@@ -5,7 +5,8 @@ from pathlib import Path
 
 from services.core.logs import configure_logging
 from services.core.schemas import Mode
-from services.core.settings import get_settings
+from services.core.errors import SharprError
+from services.core.settings import Settings, get_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        run(args, settings)
+    except SharprError as error:  # a user's mistake or a refused input: a message, no trace
+        raise SystemExit(f"sharpr {args.command}: {error.message} ({error.code})") from None
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "up":
         from services.stack import run_stack
 

@@ -108,9 +108,9 @@ def _check_length(
     if span > settings.clip_max_seconds:
         raise BadMedia(f"the clip lasts {span:.1f} s, over the limit of {settings.clip_max_seconds:g} s",
                        code="clip_too_long")
-    max_frames = math.ceil(settings.clip_max_seconds * settings.clip_max_fps)
+    max_frames = settings.clip_max_seconds * settings.clip_max_fps
     if frames > max_frames:
-        raise BadMedia(f"the clip has {frames} frames, over the limit of {max_frames} "
+        raise BadMedia(f"the clip has {frames} frames, over the limit of {max_frames:.0f} "
                        f"({settings.clip_max_fps:g} fps for {settings.clip_max_seconds:g} s)",
                        code="too_many_frames")
 
