@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from services.worker.models.cpu_features import cpu_has_bf16
+from services.worker.models.cpu_heap import keep_freed_memory_in_heap
 from services.worker.models.tiling import tile_size_for, upscale_tiled
 from services.worker.upscaler import check_frames
 
@@ -68,6 +69,8 @@ class Placement:
         return cls(torch.device("cpu"), torch.float32, torch.channels_last)
 
     def prepare(self, net: nn.Module) -> nn.Module:
+        if self.device.type == "cpu":
+            keep_freed_memory_in_heap()  # ~1.25x on the CPU: no page faults per call
         return net.to(self.device, self.dtype).to(memory_format=self.memory_format).eval()
 
 
