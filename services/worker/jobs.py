@@ -4,7 +4,8 @@
 fails the clip at once and never retries; anything else (S3 down) raises so RQ retries,
 and `upscale_failed` - the job's on_failure callback - marks the clip failed once the
 retries are spent, so the stream never waits on it. Either way packaging is enqueued: the
-packager fills a failed clip with the original, resized.
+packager skips a failed clip and the playlist goes on. A clip the model cannot process is
+not failed at all: it is upscaled by the plain resize and marked degraded.
 """
 
 import asyncio
