@@ -47,8 +47,8 @@ def backends(data_dir: Path) -> dict[str, Upscaler]:
         "torch-fp32-cl": Placement(torch.device("cpu"), torch.float32, torch.channels_last)
     }
     if cpu_has_bf16():
-        placements["torch-bf16"] = Placement(
-            torch.device("cpu"), torch.bfloat16, torch.contiguous_format
+        placements["torch-bf16-cl"] = Placement(
+            torch.device("cpu"), torch.bfloat16, torch.channels_last
         )
     if torch.cuda.is_available():
         placements["torch-cuda-fp16"] = Placement.best_available()

@@ -39,13 +39,13 @@ class Budget:
 
 # Overlaps cover each net's receptive field at the input (compact: 18 convs -> 18 pixels;
 # RRDBNet's is larger, 32 keeps seams below one grey level). The pixel budgets bound
-# memory: the compact net keeps ~3 maps of 64 channels at the input size, RRDBNet maps at
-# 16x the input size, so it tiles far sooner. On the CPU one frame per call measured no
-# slower than batches, and frames above 640x360 ran faster in ~320x320 tiles than whole
-# (larger maps fall out of cache) while 640x360 itself did not repay the overlap
-# (bench/RESULTS.md).
+# memory: the compact net keeps ~3 maps of 64 channels at the input size (~120 MB each in
+# bfloat16 at 1280x720), RRDBNet maps at 16x the input size, so it tiles far sooner. On the
+# CPU one frame per call measured no slower than batches, and once freed maps stay in the
+# heap (cpu_heap) a whole 1280x720 frame ran ~12% faster than the same frame in tiles, whose
+# overlap is recomputed (bench/RESULTS.md).
 BUDGETS = {
-    ("cpu", "compact"): Budget(640 * 368, overlap=20, max_batch=1, tile_pixels=320 * 320),
+    ("cpu", "compact"): Budget(1280 * 736, overlap=20, max_batch=1),
     ("cpu", "rrdb"): Budget(192 * 192, overlap=32, max_batch=1),
     ("cuda", "compact"): Budget(1920 * 1088, overlap=20, max_batch=16),
     ("cuda", "rrdb"): Budget(512 * 512, overlap=32, max_batch=4),
