@@ -42,8 +42,8 @@ class Budget:
 # memory: the compact net keeps ~3 maps of 64 channels at the input size (~120 MB each in
 # bfloat16 at 1280x720), RRDBNet maps at 16x the input size, so it tiles far sooner. On the
 # CPU one frame per call measured no slower than batches, and once freed maps stay in the
-# heap (cpu_heap) a whole 1280x720 frame ran ~12% faster than the same frame in tiles, whose
-# overlap is recomputed (bench/RESULTS.md).
+# heap (cpu_heap) a 1280x720 frame took 26-32% longer in ~320x320 tiles and 12% longer in
+# ~485x485 tiles than whole, the tiles' overlap being recomputed (bench/RESULTS.md).
 BUDGETS = {
     ("cpu", "compact"): Budget(1280 * 736, overlap=20, max_batch=1),
     ("cpu", "rrdb"): Budget(192 * 192, overlap=32, max_batch=1),
