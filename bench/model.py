@@ -2,7 +2,8 @@
 
 Prints one row per (backend, input size): fps (x2 output, realesr-animevideov3), the ncnn
 CPU fps on the same frames with the same thread count, their ratio, and the PSNR of our
-output against ncnn's; then the cost of the tiled path on a 1280x720 frame. Timings are the
+output against ncnn's; then the cost of the tiled path, and of the three enhancements
+(dim-scene lift, colour-vision grading, auto content type) beside the model's own time. Timings are the
 best of `--repeats` runs, interleaved with ncnn's so a busy shared machine hurts both alike.
 
     python -m bench.model [--repeats 3] [--sizes 320x180,640x360,1280x720]
@@ -23,7 +24,8 @@ from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.patterns import natural_frames, psnr
 from services.worker.models.selection import tensorrt_usable
-from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler
+from services.worker.enhance.cost import print_enhancement_cost
+from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, frames_to_batch
 from services.worker.upscaler import Upscaler
 
 # Enough frames per call to show batching, few enough for a 2-core box.
@@ -92,13 +94,19 @@ def main() -> None:
                     f"{label:<16} {size:>9} {len(frames):>6} {fps:>7.2f} {ncnn_fps:>8.2f} "
                     f"{fps / ncnn_fps:>6.2f} {psnr(ours, reference):>8.1f}"
                 )
-        tiling_cost(found, args.repeats)
+        shipped_label, shipped = shipped_torch(found)
+        tiling_cost(shipped_label, shipped, args.repeats)
+        frames = natural_frames(2, 360, 640)
+        print_enhancement_cost(shipped, frames_to_batch(frames, shipped.device), args.repeats)
 
 
-def tiling_cost(found: dict[str, Upscaler], repeats: int) -> None:
+def shipped_torch(found: dict[str, Upscaler]) -> tuple[str, TorchUpscaler]:
+    """The torch placement the worker uses on this machine (the last one `backends` adds)."""
+    return [(label, u) for label, u in found.items() if isinstance(u, TorchUpscaler)][-1]
+
+
+def tiling_cost(label: str, whole: TorchUpscaler, repeats: int) -> None:
     """The same frames whole and in overlapping tiles of ~320x320 padded pixels."""
-    label, whole = next(iter(reversed(found.items())))
-    assert isinstance(whole, TorchUpscaler)
     budget = Budget(320 * 320, overlap=whole.budget.overlap, max_batch=1)
     tiled = TorchUpscaler(
         whole.module, scale=2, name="tiled", budget=budget, placement=whole.placement
