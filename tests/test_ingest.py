@@ -224,3 +224,64 @@ def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
     assert len(frames) == frames_in
     assert (frames[0].width, frames[0].height) == (2 * WIDTH, 2 * HEIGHT)
     assert abs(frames[-1].time + FRAME - 3.0) <= FRAME
+
+
+def test_hls_source_is_fetched_part_by_part_through_its_master_playlist(
+    loopback_allowed, api, redis, site, tmp_path
+):
+    from services.packager.segmenter import segment_clip
+
+    base, requests, folder = site
+    write_gop_clip(tmp_path / "source.mp4", seconds=4.0, gop=2 * FPS)
+    segmented = segment_clip(tmp_path / "source.mp4", folder, seq=0, offset=0.0, segment_seconds=2.0)
+    assert len(segmented.segments) == 2
+    media = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:3", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    for segment in segmented.segments:
+        media += [f"#EXTINF:{segment.duration:.3f},", segment.name]
+    (folder / "low.m3u8").write_text("\n".join([*media, "#EXT-X-ENDLIST", ""]))
+    (folder / "master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=32x18\nnothing.m3u8\n"
+        f"#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION={WIDTH}x{HEIGHT}\nlow.m3u8\n"
+    )
+    video = api.post("/v1/videos", json={"url": f"{base}/master.m3u8"}).json()
+
+    run_queues(redis, "ingest", "upscale", "package")
+
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "ended", status
+    enhanced = m3u8.loads(httpx.get(video["playlist_url"]).text)
+    assert enhanced.is_endlist
+    assert abs(sum(s.duration for s in enhanced.segments) - 4.0) <= 2 * FRAME
+    assert {"/low.m3u8"} | {f"/{s.name}" for s in segmented.segments} <= set(requests)
+
+
+@pytest.mark.parametrize(("playlist", "code"), [
+    ("#EXTM3U\n#EXTINF:2,\na.ts\n", "unsupported_source"),  # live: no ENDLIST
+    ('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n', "unsupported_source"),
+    ("#EXTM3U\n#EXT-X-ENDLIST\n", "not_video"),
+])
+def test_hls_sources_that_cannot_be_ingested_are_refused_with_a_code(playlist, code):
+    from services.core.errors import SharprError
+    from services.packager.hls_source import media_parts
+
+    with pytest.raises(SharprError) as refused:
+        media_parts(playlist, "http://example.com/v/index.m3u8")
+    assert refused.value.code == code
+
+
+def test_master_playlist_resolves_to_its_highest_bandwidth_variant():
+    from services.packager.hls_source import pick_variant
+
+    master = ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000\nhi/index.m3u8\n"
+              "#EXT-X-STREAM-INF:BANDWIDTH=100000\nlo/index.m3u8\n")
+    assert pick_variant(master, "http://example.com/v/master.m3u8") == "http://example.com/v/hi/index.m3u8"
+    assert pick_variant("#EXTM3U\n#EXTINF:2,\na.ts\n", "http://example.com/") is None
+
+
+def test_hls_parts_are_the_init_segment_then_the_media_segments():
+    from services.packager.hls_source import media_parts
+
+    playlist = '#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\n0.m4s\n#EXTINF:2,\nsub/1.m4s\n#EXT-X-ENDLIST\n'
+    assert media_parts(playlist, "http://example.com/v/index.m3u8") == [
+        "http://example.com/v/init.mp4", "http://example.com/v/0.m4s", "http://example.com/v/sub/1.m4s",
+    ]

@@ -22,10 +22,12 @@ from services.packager.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
-# One file holding both tracks, fetched over plain HTTP(S): the splitter needs a file,
-# and HLS/DASH formats would need yt-dlp's own downloader (outside the guard).
-FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]"
+# One file holding both tracks, fetched over plain HTTP(S), else an HLS rendition that
+# `hls_source` fetches part by part (DASH would need yt-dlp's own downloader, outside the
+# guard).
+FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]/best[protocol^=m3u8]"
 DIRECT_PROTOCOLS = ("http", "https")
+HLS_PROTOCOLS = ("m3u8", "m3u8_native")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class MediaSource:
     url: str
     headers: dict[str, str]
     duration: float | None
+    hls: bool = False  # `url` is an HLS playlist, not a file
 
 
 class _BodyReader(io.RawIOBase):
@@ -122,13 +125,15 @@ def find_media(url: str, fetcher: Fetcher, timeout: float) -> MediaSource:
             raise Unprocessable(f"no video found at {url}: {_reason(error)}", code="not_video") from error
     if info is None or not info.get("url"):
         raise Unprocessable(f"no single video file at {url}", code="not_video")
-    if info.get("protocol", "https") not in DIRECT_PROTOCOLS:
+    protocol = info.get("protocol", "https")
+    if protocol not in DIRECT_PROTOCOLS + HLS_PROTOCOLS:
         raise Unprocessable(
             f"the video at {url} is only offered as {info.get('protocol')}", code="unsupported_source"
         )
     log.info("media found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
     return MediaSource(
         url=info["url"], headers=dict(info.get("http_headers") or {}), duration=info.get("duration"),
+        hls=protocol in HLS_PROTOCOLS,
     )
 
 

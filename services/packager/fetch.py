@@ -66,8 +66,14 @@ class Fetcher:
             log.info("redirect status=%d to=%s", response.status_code, url)
         raise BadRequest(f"more than {self.max_redirects} redirects", code="too_many_redirects")
 
-    def download(self, url: str, dest: Path, headers: dict[str, str] | None = None) -> int:
-        """Stream `url` into `dest`; returns its size in bytes."""
+    def download(
+        self, url: str, dest: Path, headers: dict[str, str] | None = None, *, append: bool = False
+    ) -> int:
+        """Stream `url` into `dest` (after what it holds, if `append`); returns dest's size.
+
+        The byte cap counts the whole of `dest`, so parts appended one by one (HLS
+        segments) share one limit.
+        """
         response = self.open(url, headers=headers)
         try:
             if response.status_code != 200:
@@ -77,8 +83,8 @@ class Fetcher:
             declared = int(response.headers.get("content-length") or 0)
             if declared > self.max_bytes:
                 raise self.too_large()
-            size = 0
-            with dest.open("wb") as out:
+            size = dest.stat().st_size if append else 0
+            with dest.open("ab" if append else "wb") as out:
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     size += len(chunk)
                     if size > self.max_bytes:
@@ -89,6 +95,23 @@ class Fetcher:
         finally:
             response.close()
         return size
+
+    def read_text(self, url: str, headers: dict[str, str] | None = None, limit: int = 1 << 20) -> str:
+        """A small text document (a playlist), capped at `limit` bytes."""
+        response = self.open(url, headers=headers)
+        try:
+            if response.status_code != 200:
+                raise Unprocessable(f"{url} answered HTTP {response.status_code}", code="fetch_failed")
+            body = b""
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                body += chunk
+                if len(body) > limit:
+                    raise Unprocessable(f"{url} is not a playlist of a sane size", code="unsupported_source")
+        except httpx.HTTPError as error:
+            raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
+        finally:
+            response.close()
+        return body.decode("utf-8", errors="replace")
 
     def too_large(self) -> TooLarge:
         return TooLarge(f"videos are limited to {self.max_bytes} bytes", code="source_too_large")

@@ -27,6 +27,7 @@ from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL,
 from services.core.streams import StreamStore
 from services.packager.extract import find_media
 from services.packager.fetch import Fetcher
+from services.packager.hls_source import download_hls
 from services.packager.playlist import Segment, render_playlist, target_duration
 from services.packager.segmenter import segment_clip
 from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
@@ -100,7 +101,10 @@ def _download_url(url: str, dest: Path, settings: Settings) -> None:
         media = find_media(url, fetcher, settings.ingest_timeout_seconds)
         if media.duration is not None and media.duration > settings.ingest_max_seconds:
             raise _too_long(settings)
-        size = fetcher.download(media.url, dest, media.headers)
+        if media.hls:
+            size = download_hls(fetcher, media.url, dest, media.headers)
+        else:
+            size = fetcher.download(media.url, dest, media.headers)
     log.info("source fetched url=%s bytes=%d", url, size)
 
 
