@@ -16,7 +16,7 @@ import av
 
 from services.core import keys
 from services.core.storage import ObjectStore
-from services.packager.segmenter import _frame_length
+from services.packager.segmenter import frame_length
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def concatenate(clips: list[Path], dest: Path) -> float:
                         continue  # a later clip with audio when the first had none
                     source = packet.stream
                     if source.index == video.index and packet.pts is not None:
-                        end = max(end, packet.pts * source.time_base + _frame_length(packet, video))
+                        end = max(end, packet.pts * source.time_base + frame_length(packet, video))
                     # Packets keep their clip's time base; PyAV rescales them when muxing.
                     shift = round((offset - start) / source.time_base)
                     packet.dts += shift

@@ -94,7 +94,7 @@ def segment_clip(
                     continue
                 if packet.stream_index == video.index:
                     at = packet.pts * video.time_base - start
-                    end = max(end, packet.pts * video.time_base + _frame_length(packet, video))
+                    end = max(end, packet.pts * video.time_base + frame_length(packet, video))
                     cut = at >= next_cut - CUT_TOLERANCE_SECONDS
                     if writer is not None and packet.is_keyframe and cut:
                         writer.close()
@@ -131,7 +131,7 @@ def segment_clip(
     return SegmentedClip(segments=segments, duration=float(duration))
 
 
-def _frame_length(packet: av.Packet, video: av.video.stream.VideoStream) -> Fraction:
+def frame_length(packet: av.Packet, video: av.video.stream.VideoStream) -> Fraction:
     """How long a video packet shows: its own duration, else one frame at the stream's rate."""
     if packet.duration:
         return packet.duration * video.time_base

@@ -17,7 +17,7 @@ import av
 from av.video.frame import PictureType
 
 from services.core.errors import BadMedia
-from services.packager.segmenter import _frame_length
+from services.packager.segmenter import frame_length
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def probe_source(path: Path) -> SourceInfo:
                     continue
                 at = packet.pts * video.time_base
                 times.append((at, packet.is_keyframe))
-                end = max(end, at + _frame_length(packet, video))
+                end = max(end, at + frame_length(packet, video))
             if not times:
                 raise BadMedia("the video track holds no frames", code="not_video")
             start = min(at for at, _ in times)
@@ -175,7 +175,7 @@ def split(source: Path, out_dir: Path, cuts: list[Fraction]) -> list[ClipFile]:
                             writers.pop(index).close()
                     index = current
                     if at is not None:
-                        end = max(end, at + _frame_length(packet, video))
+                        end = max(end, at + frame_length(packet, video))
                 else:
                     index = max(bisect.bisect_right(cuts, at or 0) - 1, 0)
                     if index < current - 1 or index not in writers and index < current:
