@@ -81,3 +81,22 @@ def test_clip_of_a_worker_killed_mid_clip_is_run_again_and_the_stream_completes(
     assert (stream.id, 0) in encoded_clips(cluster, survivor)
     assert not streams.get_clip(stream.id, 0).degraded
     assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
+
+
+def test_sigterm_lets_a_worker_finish_its_clip_then_exit(cluster, tmp_path):
+    """What a pod deletion or a KEDA scale-down does: the clip in hand is finished, not lost."""
+    import signal
+
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    start_workers(cluster, ["worker"])
+    clip = tmp_path / "clip.webm"
+    write_clip(clip, seconds=4.0, width=96, height=54, fps=FPS)
+
+    stream = send_clips(settings, streams, {0: clip})
+    wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip started", interval=0.05)
+    worker = cluster.services["worker"]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(120) == 0
+    assert streams.get_clip(stream.id, 0).state == "encoded"
+    assert encoded_clips(cluster, "worker") == [(stream.id, 0)]
