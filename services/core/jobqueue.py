@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from redis import Redis
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Callback, Job
 
 from services.core.settings import Settings
@@ -39,7 +40,10 @@ def _enqueue(
     redis: Redis, queue: str, func: str, job_id: str, timeout: int, *args: object,
     on_failure: str | None = None,
 ) -> Job:
-    existing = Job.fetch(job_id, connection=redis) if Job.exists(job_id, connection=redis) else None
+    try:
+        existing = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        existing = None
     if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
         return existing
     return Queue(queue, connection=redis).enqueue(
