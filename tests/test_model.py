@@ -1,6 +1,7 @@
 """The PyTorch Real-ESRGAN networks against the shipped ncnn graphs run by ncnn itself,
 and the behaviour of the upscalers `load_upscaler` returns."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.models import load_upscaler
 from services.worker.models.catalog import load_network, model_for, ncnn_files
+from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.ncnn_format import read_model
 from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.patterns import cartoon_frame, natural_frames, psnr
+from services.worker.models.resized import CompactResized, ResizedOutput
 from services.worker.models.selection import choose_backend
 from services.worker.models.tiling import upscale_tiled
 from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, check_batch
@@ -86,6 +89,35 @@ def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
     a, b = whole.upscale(frames), tiled.upscale(frames)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     assert psnr(a, b) > 60
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.parametrize(("height", "width"), [(1, 5), (2, 2), (3, 5), (17, 23)])
+def test_fused_resize_equals_the_unfused_graph(scale: int, height: int, width: int) -> None:
+    torch.manual_seed(scale)
+    net = SRVGGNetCompact(num_conv=2).double().eval()
+    x = torch.rand(2, 3, height, width, dtype=torch.float64)
+    with torch.inference_mode():
+        unfused = ResizedOutput(net, 4, scale)(x)
+        fused = CompactResized(copy.deepcopy(net), scale).double()(x)
+    assert fused.shape == unfused.shape == (2, 3, height * scale, width * scale)
+    assert (fused - unfused).abs().max() < 1e-6  # edges included; folded weights are float32
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_resized_networks_export_with_a_dynamic_batch_and_frame_size(fused: bool) -> None:
+    """TensorRT's dynamo path starts from torch.export with these dynamic dimensions."""
+    torch.manual_seed(0)
+    small = SRVGGNetCompact(num_conv=1)
+    net = (CompactResized(small, 3) if fused else ResizedOutput(small, 4, 3)).eval()
+    batch, height, width = (torch.export.Dim(n, min=m, max=1920) for n, m in
+                            (("batch", 1), ("height", 16), ("width", 16)))  # fmt: skip
+    exported = torch.export.export(
+        net, (torch.rand(2, 3, 24, 32),), dynamic_shapes=({0: batch, 2: height, 3: width},)
+    )
+    x = torch.rand(3, 3, 19, 41)
+    with torch.inference_mode():
+        assert torch.allclose(exported.module()(x), net(x), atol=1e-6)
 
 
 def test_tiles_reassemble_exactly_for_a_pointwise_run() -> None:

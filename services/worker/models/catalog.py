@@ -18,9 +18,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from services.core.schemas import Mode
-from services.worker.models.compact import compact_from_ncnn, compact_from_state_dict
+from services.worker.models.compact import (
+    SRVGGNetCompact,
+    compact_from_ncnn,
+    compact_from_state_dict,
+)
 from services.worker.models.ncnn_format import NcnnLayer, parse_param, read_model
-from services.worker.models.resized import ResizedOutput
+from services.worker.models.resized import CompactResized, ResizedOutput
 from services.worker.models.rrdb import rrdb_from_ncnn, rrdb_from_state_dict
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,8 @@ def load_network(spec: ModelSpec, data_dir: Path) -> nn.Module:
         save_file({k: v.contiguous() for k, v in state.items()}, partial)
         partial.replace(cache)  # atomic: a concurrent loader never reads half a file
     _check_graph_tail(parse_param(param_path.read_text()), spec)
+    if isinstance(net, SRVGGNetCompact) and spec.scale != NATIVE_SCALE:
+        return CompactResized(net, spec.scale).eval()
     return ResizedOutput(net, NATIVE_SCALE, spec.scale).eval()
 
 
