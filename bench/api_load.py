@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import uvloop
 
 from services.core import keys, localservers
 from services.core.jobqueue import redis_client
@@ -142,6 +143,19 @@ async def client(session: aiohttp.ClientSession, stream: dict, tally: Tally, unt
             next_poll += poll
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and its direct children (uvicorn's workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(stat.parent.name) == root or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -162,8 +176,8 @@ def report(tally: Tally, seconds: float) -> int:
     return 1 if tally.errors["all"] else 0
 
 
-async def run(env: dict[str, str], streams: int, seconds: float, poll: float, clip_every: float,
-              work: Path) -> int:
+async def run(env: dict[str, str], api: int, streams: int, seconds: float, poll: float,
+              clip_every: float, work: Path) -> int:
     settings = Settings(**{name[len("SHARPR_"):].lower(): value for name, value in env.items()})
     clip_path = work / "clip.webm"
     write_clip(clip_path, seconds=1.0, width=64, height=36)
@@ -174,12 +188,16 @@ async def run(env: dict[str, str], streams: int, seconds: float, poll: float, cl
         created = await prepare(session, settings, streams, clips, clip_path.read_bytes())
         tally = Tally()
         until = asyncio.get_running_loop().time() + seconds
-        started = time.perf_counter()
+        started, api_cpu = time.perf_counter(), cpu_seconds(api)
         await asyncio.gather(*(client(session, s, tally, until, poll, clip_every) for s in created))
-        elapsed = time.perf_counter() - started
+        elapsed, api_cpu = time.perf_counter() - started, cpu_seconds(api) - api_cpu
     print(f"\n{streams} streams for {seconds:.0f} s on loopback: status every {poll:g} s, a clip every "
           f"{clip_every:g} s per stream; {os.cpu_count()} CPUs (shared), client in one process\n")
-    return report(tally, elapsed)
+    code = report(tally, elapsed)
+    served = sum(len(v) for v in tally.latencies.values()) / 2  # "all" repeats every kind
+    print(f"\nAPI CPU: {api_cpu / elapsed * 100:.0f}% of one core, "
+          f"{api_cpu / max(served, 1) * 1e3:.2f} ms per request")
+    return code
 
 
 def main() -> None:
@@ -202,7 +220,8 @@ def main() -> None:
         api = None
         try:
             api = start_api(env, args.workers, work / "api.log")
-            code = asyncio.run(run(env, args.streams, args.seconds, args.poll, args.clip, work))
+            # uvloop, as the API itself runs: the client's own loop lag counts in every latency.
+            code = uvloop.run(run(env, api.pid, args.streams, args.seconds, args.poll, args.clip, work))
         finally:
             for process in ([api] if api else []) + servers:
                 localservers.stop_process(process)

@@ -4,6 +4,7 @@ Every error leaves as `{"error": {"code", "message"}}` with its status; nothing 
 (no stack trace) ever reaches a client.
 """
 
+import gc
 import logging
 import re
 import time
@@ -28,6 +29,7 @@ from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
 from services.core.settings import get_settings
 from services.core.storage import open_store
+from services.core.streams import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +37,31 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    limiter_redis = AsyncRedis.from_url(settings.redis_url, socket_timeout=5)
-    app.state.limiter = FixedWindow(limiter_redis)
+    redis = AsyncRedis.from_url(settings.redis_url, socket_timeout=5)
+    app.state.limiter = FixedWindow(redis)
+    app.state.reader = StreamReader(redis)
     try:
         async with open_store(settings) as store:
             await store.ensure_bucket(settings.s3_cors_origins)
             app.state.store = store
+            settle_garbage_collector()
             yield
     finally:
-        await limiter_redis.aclose()
+        gc.unfreeze()  # an app that stops (tests run many) leaves nothing frozen
+        await redis.aclose()
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the request path's tail latency.
+
+    After start-up a process holds ~140,000 long-lived objects (FastAPI, pydantic and the
+    S3 client's service models); a full collection walks them all and took 85 ms here,
+    which every few seconds landed on some request. Freezing moves them out of every
+    collection, and a larger young generation (20,000, not 700) collects less often.
+    Measured under bench/api_load.py: p99 60-100 ms -> 34 ms, CPU per request -15%.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def cors_origin_regex(origins: list[str]) -> str:
@@ -111,6 +129,9 @@ def create_app() -> FastAPI:
         version="1",
         description="Low-quality video in, Real-ESRGAN-upscaled HLS out.",
         lifespan=lifespan,
+        # Metrics are Prometheus (/metrics); FastAPI's own OpenTelemetry hooks, left on,
+        # look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody},
                    409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody},
                    429: {"model": ErrorBody}},

@@ -12,7 +12,7 @@ from services.core.keys import STREAM_ID_RE
 from services.core.schemas import Stream
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
-from services.core.streams import StreamStore, token_matches
+from services.core.streams import StreamReader, StreamStore, token_matches
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
 # the thread pool, a hop per request that costs more than the work itself.
@@ -47,6 +47,14 @@ async def get_store(request: Request) -> ObjectStore:
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
+async def get_reader(request: Request) -> StreamReader:
+    """The app-wide asyncio reader of streams and clips opened in the lifespan."""
+    return request.app.state.reader
+
+
+ReaderDep = Annotated[StreamReader, Depends(get_reader)]
+
+
 async def get_token(
     authorization: Annotated[str | None, Header(description="Bearer <stream token>")] = None,
     token: Annotated[str | None, Query(description="Stream token, for EventSource")] = None,
@@ -56,11 +64,11 @@ async def get_token(
     return token
 
 
-def authorized_stream(
-    stream_id: str, streams: StreamsDep, token: Annotated[str | None, Depends(get_token)]
+async def authorized_stream(
+    stream_id: str, reader: ReaderDep, token: Annotated[str | None, Depends(get_token)]
 ) -> Stream:
     """The stream, if the caller holds its token; a token never opens another stream."""
-    stream = streams.get_stream(stream_id) if STREAM_ID_RE.match(stream_id) else None
+    stream = await reader.get_stream(stream_id) if STREAM_ID_RE.match(stream_id) else None
     if stream is None:
         raise NotFound(f"no stream {stream_id!r}", code="stream_not_found")
     if token is None:

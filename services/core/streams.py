@@ -1,7 +1,9 @@
 """Stream and clip state in Redis: the only code that reads or writes those keys.
 
-Synchronous (redis-py), like RQ itself; the API calls it from a thread pool. Every write
-refreshes the stream's TTL, so a stream expires only after inactivity.
+`StreamStore` is synchronous (redis-py), like RQ itself; the API calls its writes from a
+thread pool. `StreamReader` makes the two reads every API request needs (the stream, its
+clips) from the event loop through redis.asyncio, since a thread-pool hop costs more than
+the read. Every write refreshes the stream's TTL, so a stream expires only after inactivity.
 """
 
 import hashlib
@@ -10,6 +12,7 @@ import secrets
 import time
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
 from services.core.errors import Conflict
@@ -65,8 +68,7 @@ class StreamStore:
         return stream, token
 
     def get_stream(self, stream_id: str) -> Stream | None:
-        raw = self.redis.get(keys.redis_stream(stream_id))
-        return Stream.model_validate_json(raw) if raw else None
+        return parse_stream(self.redis.get(keys.redis_stream(stream_id)))
 
     def save_stream(self, stream: Stream) -> None:
         self.redis.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
@@ -118,7 +120,7 @@ class StreamStore:
         raws = self.redis.sort(
             keys.redis_clip_index(stream_id), by="nosort", get=keys.redis_clip_pattern(stream_id)
         )
-        return [Clip.model_validate_json(raw) for raw in raws if raw]
+        return parse_clips(raws)
 
     def _touch(self, stream_id: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -129,3 +131,27 @@ class StreamStore:
         ):
             pipe.expire(key, self.ttl)
         pipe.execute()
+
+
+class StreamReader:
+    """`StreamStore`'s two reads, awaited on the event loop."""
+
+    def __init__(self, redis: AsyncRedis) -> None:
+        self.redis = redis
+
+    async def get_stream(self, stream_id: str) -> Stream | None:
+        return parse_stream(await self.redis.get(keys.redis_stream(stream_id)))
+
+    async def get_clips(self, stream_id: str) -> list[Clip]:
+        raws = await self.redis.sort(
+            keys.redis_clip_index(stream_id), by="nosort", get=keys.redis_clip_pattern(stream_id)
+        )
+        return parse_clips(raws)
+
+
+def parse_stream(raw: bytes | None) -> Stream | None:
+    return Stream.model_validate_json(raw) if raw else None
+
+
+def parse_clips(raws: list[bytes | None]) -> list[Clip]:
+    return [Clip.model_validate_json(raw) for raw in raws if raw]

@@ -4,7 +4,9 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import NewStreamQuota, SettingsDep, StoreDep, StreamAuth, StreamsDep
+from services.api.deps import (
+    NewStreamQuota, ReaderDep, SettingsDep, StoreDep, StreamAuth, StreamsDep,
+)
 from services.api.events import stream_events
 from services.api.registration import register_clip
 from services.api.schemas import (
@@ -65,19 +67,19 @@ async def add_clip(
 
 
 @router.get("/{stream_id}")
-def get_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep) -> StreamStatus:
+async def get_stream(stream: StreamAuth, settings: SettingsDep, reader: ReaderDep) -> StreamStatus:
     return StreamStatus(
         id=stream.id, state=stream.state, playlist_url=playlist_url(settings, stream.id),
         enhancement=stream.enhancement, created_at=stream.created_at,
-        source_url=stream.source_url, error=stream.error, clips=streams.get_clips(stream.id),
+        source_url=stream.source_url, error=stream.error, clips=await reader.get_clips(stream.id),
     )
 
 
 @router.get("/{stream_id}/events", response_class=StreamingResponse)
-async def events(request: Request, stream: StreamAuth, streams: StreamsDep) -> StreamingResponse:
+async def events(request: Request, stream: StreamAuth, reader: ReaderDep) -> StreamingResponse:
     """Server-sent events: `clip` on every clip change, `stream` on state changes."""
     return StreamingResponse(
-        stream_events(request, streams, stream.id),
+        stream_events(request, reader, stream.id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
