@@ -22,6 +22,14 @@ def parser() -> argparse.ArgumentParser:
         service = commands.add_parser(name, help=text)
         service.add_argument("--burst", action="store_true", help="exit once the queues are empty")
 
+    prepare = commands.add_parser(
+        "prepare", help="convert the model weights and, on a GPU, build the TensorRT engines ahead of time")
+    prepare.add_argument("--mode", nargs="+", choices=[Mode.anime.value, Mode.live_action.value],
+                         default=[Mode.anime.value, Mode.live_action.value])
+    prepare.add_argument("--scale", type=int, nargs="+", choices=(2, 3, 4), default=None,
+                         help="default: SHARPR_DEFAULT_SCALE")
+    prepare.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None)
+
     upscale = commands.add_parser("upscale", help="upscale a local video file (or to PNG frames if OUTPUT is a directory)")
     upscale.add_argument("input", type=Path)
     upscale.add_argument("output", type=Path)
@@ -60,6 +68,12 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         from services.packager.runner import run_packager
 
         run_packager(settings, burst=args.burst)
+    elif args.command == "prepare":
+        from services.worker.runner import prepare_models
+
+        if args.backend is not None:
+            settings = settings.model_copy(update={"backend": args.backend})
+        prepare_models(settings, [Mode(m) for m in args.mode], args.scale or [settings.default_scale])
     elif args.command == "upscale":
         from services.worker.upscale_file import upscale_file
 

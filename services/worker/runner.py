@@ -12,6 +12,7 @@ about 1.5 x `worker_ttl_seconds`, because `HeartbeatWorker` keeps its claim shor
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,17 @@ from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.jobs import model_upscaler
+from services.worker.upscaler import Upscaler
 
 log = logging.getLogger(__name__)
+
+
+def ready_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
+    """The model for `enhancement` loaded (weights converted and cached, a TensorRT engine
+    built or read from its cache) and run once."""
+    upscaler = model_upscaler(enhancement, settings)
+    upscaler.upscale(np.zeros((1, 32, 32, 3), np.uint8))
+    return upscaler
 
 
 def warm_up(settings: Settings) -> None:
@@ -32,11 +42,22 @@ def warm_up(settings: Settings) -> None:
     for mode in Mode:
         enhancement = Enhancement(mode=mode, scale=settings.default_scale)
         try:
-            upscaler = model_upscaler(enhancement, settings)
-            upscaler.upscale(np.zeros((1, 32, 32, 3), np.uint8))
+            upscaler = ready_upscaler(enhancement, settings)
             log.info("event=model_ready mode=%s scale=%d upscaler=%s", mode, enhancement.scale, upscaler.name)
         except Exception:  # jobs fall back to the resize; the worker still serves
             log.exception("event=model_unavailable mode=%s scale=%d", mode, enhancement.scale)
+
+
+def prepare_models(settings: Settings, modes: list[Mode], scales: list[int]) -> None:
+    """`sharpr prepare`: fill the weights and engine caches under `data_dir` ahead of time
+    (an image build step or an init container), so no worker start waits for a TensorRT
+    build. Unlike the warm-up, a model that cannot load is an error here."""
+    for mode in modes:
+        for scale in scales:
+            started = time.monotonic()
+            upscaler = ready_upscaler(Enhancement(mode=mode, scale=scale), settings)
+            print(f"{upscaler.name}: ready in {time.monotonic() - started:.1f} s "
+                  f"(cache: {settings.data_dir})", flush=True)
 
 
 class HeartbeatWorker(SimpleWorker):
