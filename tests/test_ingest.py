@@ -5,6 +5,7 @@ is real: yt-dlp's generic extractor, Redis, S3, the RQ jobs, PyAV.
 """
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from fractions import Fraction
@@ -16,6 +17,7 @@ import m3u8
 import pytest
 
 from services.core.settings import Settings, get_settings
+from services.packager.fetch import Fetcher
 from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 from tests.api_client import auth
 from tests.conftest import run_queues
@@ -170,13 +172,35 @@ def test_redirect_to_an_internal_address_fails_the_stream_unfetched(loopback_all
     assert requests == ["/away?to=http://169.254.169.254/latest/meta-data"]
 
 
+def test_fetcher_connects_to_the_checked_address_not_a_second_dns_answer(site, monkeypatch, tmp_path):
+    """DNS rebinding: the name resolves to an allowed address for the guard's check and to
+    another one (unroutable here) for any later lookup. A rebinding DNS server cannot exist
+    here, so `getaddrinfo` plays it; the HTTP server and the fetcher are real."""
+    base, requests, folder = site
+    (folder / "clip.bin").write_bytes(b"video")
+    port = base.rsplit(":", 1)[1]
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> list:
+        if host == "rebind.test":
+            host = next(answers, "10.255.255.1")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    settings = Settings(ingest_allow_hosts=["127.0.0.1"], ingest_timeout_seconds=3)
+    with Fetcher(settings) as fetcher:
+        size = fetcher.download(f"http://rebind.test:{port}/clip.bin", tmp_path / "clip.bin")
+    assert size == 5 and requests == ["/clip.bin"]  # a second lookup would have led nowhere
+
+
 def test_url_that_is_not_a_video_fails_the_stream(loopback_allowed, api, redis, site):
     base, _, folder = site
     (folder / "page.txt").write_text("no video here\n")
     video = api.post("/v1/videos", json={"url": f"{base}/page.txt"}).json()
     run_queues(redis, "ingest")
     status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
-    assert status["state"] == "failed" and status["error"].startswith("not_video:")
+    assert status["state"] == "failed" and status["error"].startswith("not_video:"), status
 
 
 def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis, site, monkeypatch):

@@ -2,7 +2,9 @@
 
 A URL is allowed only if every address its host resolves to is public, unless the host,
 or the address, is named in `ingest_allow_hosts`. The ingest job calls this again for
-every redirect, so a public URL cannot bounce to a private one.
+every redirect, so a public URL cannot bounce to a private one, and connects only to the
+address checked here (`services.packager.fetch`), so a DNS answer that changes between
+the check and the connection (rebinding) cannot either.
 """
 
 import ipaddress
@@ -52,14 +54,17 @@ def resolve(host: str) -> list[Address]:
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
-def check_url(url: str, allow: list[str]) -> None:
-    """Raise `BadRequest` (code `url_forbidden`) unless `url` is http(s) to a public host."""
+def check_url(url: str, allow: list[str]) -> Address:
+    """The address to connect to for `url`; `BadRequest` (code `url_forbidden`) unless it is
+    http(s) to a host whose every address is public (or allowed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadRequest("only http and https URLs can be ingested", code="url_scheme")
     host = parts.hostname
-    for address in resolve(host):
+    addresses = resolve(host)
+    for address in addresses:
         if is_internal(address) and not _allowed(host, address, allow):
             raise BadRequest(
                 f"{host} resolves to {address}, a private or internal address", code="url_forbidden"
             )
+    return addresses[0]

@@ -1,16 +1,19 @@
 """The only way ingest reaches the network: HTTP(S) with every hop checked and bytes capped.
 
 Redirects are followed here, by hand, so `check_url` sees each hop before a request is
-sent there; httpx never follows one on its own and ignores proxy variables. Bodies are
+sent there; httpx never follows one on its own and ignores proxy variables. Connections go
+to the address `check_url` approved, not to a second DNS answer (`PinnedAddresses`). Bodies are
 streamed to disk and cut off at `ingest_max_bytes`. Failures are `SharprError`s with a
 code the stream's client can show (`url_forbidden`, `too_many_redirects`,
 `source_too_large`, `fetch_failed`).
 """
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+import httpcore
 import httpx
 
 from services.core.errors import BadRequest, TooLarge, Unprocessable
@@ -24,6 +27,25 @@ CHUNK_BYTES = 1 << 20
 BODY_DROPPING_REDIRECTS = (301, 302, 303)
 
 
+class PinnedAddresses(httpcore.SyncBackend):
+    """Opens TCP connections to the address checked for each host, never resolving again:
+    a DNS server that answers with a public address for the check and a private one for the
+    connection (rebinding) would otherwise walk past the guard."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: dict[str, str] = {}
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:  # fmt: skip
+        address = self.checked.get(host)
+        if address is None:
+            raise httpcore.ConnectError(f"{host} was not checked by the URL guard")
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
 class Fetcher:
     """One connection pool whose every request, redirects included, passes the URL guard."""
 
@@ -31,7 +53,16 @@ class Fetcher:
         self.allow = settings.ingest_allow_hosts
         self.max_redirects = settings.ingest_max_redirects
         self.max_bytes = settings.ingest_max_bytes
+        self.addresses = PinnedAddresses()
+        transport = httpx.HTTPTransport(trust_env=False)
+        # httpx takes no network backend, so its pool is rebuilt around the pinned one; TLS
+        # still names and verifies the host (the pool keys connections by host, not address).
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=self.addresses,
+            max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0,
+        )  # fmt: skip
         self.client = httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(settings.ingest_timeout_seconds),
             follow_redirects=False,
             trust_env=False,
@@ -51,8 +82,9 @@ class Fetcher:
     ) -> httpx.Response:
         """A streaming response (the caller closes it) after checked redirects."""
         for _ in range(self.max_redirects + 1):
-            check_url(url, self.allow)
+            address = check_url(url, self.allow)
             request = self.client.build_request(method, url, headers=headers, content=content)
+            self.addresses.checked[request.url.raw_host.decode("ascii")] = str(address)
             try:
                 response = self.client.send(request, stream=True)
             except httpx.HTTPError as error:
