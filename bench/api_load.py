@@ -115,7 +115,7 @@ async def timed(session: aiohttp.ClientSession, tally: Tally, kind: str, method:
         async with session.request(method, url, **kwargs) as response:
             await response.read()
             status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         tally.errors[kind].append(repr(error))
         return
     tally.latencies[kind].append(time.perf_counter() - started)

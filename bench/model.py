@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from services.core.schemas import Mode
+from services.worker.enhance.cost import print_enhancement_cost
 from services.worker.models.catalog import load_network, model_for
 from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.patterns import natural_frames, psnr
 from services.worker.models.selection import tensorrt_usable
-from services.worker.enhance.cost import print_enhancement_cost
 from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, frames_to_batch
 from services.worker.upscaler import Upscaler
 

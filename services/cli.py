@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
+from services.core.errors import SharprError
 from services.core.logs import configure_logging
 from services.core.schemas import Mode
-from services.core.errors import SharprError
 from services.core.settings import Settings, get_settings
 
 

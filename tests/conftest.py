@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker

@@ -23,7 +23,12 @@ from services.core.intake import end_stream, fail_stream, queue_clip
 from services.core.jobqueue import redis_client
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
-from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, ObjectStore, open_store
+from services.core.storage import (
+    PLAYLIST_CACHE_CONTROL,
+    SEGMENT_CACHE_CONTROL,
+    ObjectStore,
+    open_store,
+)
 from services.core.streams import StreamStore
 from services.packager.extract import find_media
 from services.packager.fetch import Fetcher

@@ -15,7 +15,15 @@ from pathlib import Path
 
 from services.core.settings import Settings
 from services.worker.upscaler import Upscaler
-from services.worker.video import ClipInfo, ClipWriter, FrameBatch, PngWriter, audio_chunks, decode_batches, probe
+from services.worker.video import (
+    ClipInfo,
+    ClipWriter,
+    FrameBatch,
+    PngWriter,
+    audio_chunks,
+    decode_batches,
+    probe,
+)
 
 log = logging.getLogger(__name__)
 

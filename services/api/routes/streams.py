@@ -5,12 +5,22 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import (
-    NewStreamQuota, ReaderDep, SettingsDep, StoreDep, StreamAuth, StreamsDep,
+    NewStreamQuota,
+    ReaderDep,
+    SettingsDep,
+    StoreDep,
+    StreamAuth,
+    StreamsDep,
 )
 from services.api.events import stream_events
 from services.api.registration import register_clip
 from services.api.schemas import (
-    ClipRegistration, StopResult, StreamCreated, StreamLimits, StreamStatus, UploadGrant,
+    ClipRegistration,
+    StopResult,
+    StreamCreated,
+    StreamLimits,
+    StreamStatus,
+    UploadGrant,
     UploadRequest,
 )
 from services.core import keys

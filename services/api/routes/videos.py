@@ -5,7 +5,12 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import NewStreamQuota, SettingsDep, StreamsDep
 from services.api.routes.streams import original_playlist_url, playlist_url
-from services.api.schemas import ProcessVideoRequest, ProcessVideoResult, VideoAccepted, VideoRequest
+from services.api.schemas import (
+    ProcessVideoRequest,
+    ProcessVideoResult,
+    VideoAccepted,
+    VideoRequest,
+)
 from services.core.jobqueue import enqueue_ingest
 from services.core.schemas import Enhancement
 from services.core.settings import Settings
