@@ -3,8 +3,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rq import Queue
 
+from services.core.jobqueue import UPSCALE_QUEUE
+from services.core.schemas import Clip, ClipState
 from services.core.storage import open_store
+from services.core.streams import StreamStore
 from tests.api_client import auth, send_clip, upload_clip
 from tests.media import write_clip
 
@@ -92,6 +96,24 @@ def test_seq_registered_twice_is_a_conflict(api, stream, webm):
     key = f"streams/{stream['id']}/input/000000.webm"
     again = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
     assert again.status_code == 409 and error_code(again) == "clip_exists"
+
+
+def test_retried_registration_queues_a_clip_left_unqueued_once(api, stream, webm, redis, settings):
+    """An API process that died between registering clip 0 and queueing its upscale left it
+    registered but unqueued; the client's retry still gets 409, and now queues the upscale,
+    once however often it is retried."""
+    assert upload_clip(api, stream, 0, webm.read_bytes()).status_code == 204
+    key = f"streams/{stream['id']}/input/000000.webm"
+    StreamStore(redis, settings.stream_ttl_seconds).add_clip(
+        Clip(stream_id=stream["id"], seq=0, key=key, state=ClipState.queued)
+    )  # what the dead process managed to do
+    upscale = Queue(UPSCALE_QUEUE, connection=redis)
+    assert upscale.job_ids == []
+    for _ in range(2):
+        again = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key},
+                         headers=auth(stream["token"]))
+        assert again.status_code == 409 and error_code(again) == "clip_exists"
+    assert upscale.job_ids == [f"upscale-{stream['id']}-0"]
 
 
 def test_missing_and_wrong_tokens_are_refused(api, stream):

@@ -20,11 +20,17 @@ def queue_clip(streams: StreamStore, settings: Settings, stream_id: str, seq: in
     """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists.
 
     Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
-    with the registration, so no clip lands after the playlist's ENDLIST.
+    with the registration, so no clip lands after the playlist's ENDLIST. A repeated
+    registration of a clip still `queued` queues its upscale again (RQ keeps one job per
+    clip id): a process that died between the two steps left it registered but unqueued,
+    and its client, told nothing, sends it again.
     """
     clip = Clip(stream_id=stream_id, seq=seq, key=key, state=ClipState.queued,
                 timings={"registered_at": time.time()})
     if not streams.add_clip(clip):
+        existing = streams.get_clip(stream_id, seq)
+        if existing is not None and existing.state == ClipState.queued:
+            enqueue_upscale(streams.redis, settings, stream_id, seq)
         return None
     enqueue_upscale(streams.redis, settings, stream_id, seq)
     return clip
