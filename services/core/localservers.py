@@ -7,6 +7,7 @@ port chosen explicitly so several stacks can run side by side.
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,10 +26,36 @@ from redis.exceptions import RedisError
 READY_TIMEOUT = 60.0
 
 
+# Ports handed out below the kernel's ephemeral range (32768-60999 on Linux), where no
+# outgoing connection can take one between our check and the server's bind (a weed start
+# failed on exactly that), and low enough that weed's gRPC ports (+10000) stay there too.
+QUIET_PORTS = range(12000, 22000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port free now, for a server about to be started on it (never the same
+    one twice in a process)."""
+    low = _ephemeral_low()
+    candidates = [p for p in QUIET_PORTS if p + 10000 < low and p not in _handed_out]
+    for port in random.sample(candidates, min(len(candidates), 200)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # no quiet range on this machine: any port the kernel gives
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def redis_answers(url: str) -> bool:
