@@ -144,15 +144,14 @@ async def client(session: aiohttp.ClientSession, stream: dict, tally: Tally, unt
 
 
 def cpu_seconds(root: int) -> float:
-    """User + system CPU time of a process and its direct children (uvicorn's workers)."""
+    """User + system CPU time of a process and every process below it (uvicorn's workers)."""
     total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for pid in (root, *localservers.descendants(root)):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # exited while we looked
-        if int(stat.parent.name) == root or int(fields[1]) == root:
-            total += int(fields[11]) + int(fields[12])
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 

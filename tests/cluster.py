@@ -100,7 +100,7 @@ class Cluster:
         would: no cleanup, no warm shutdown. RQ's work horse runs in a session of its own,
         so killing the service's process group alone left it running (and holding locks)."""
         process = self.services.pop(name)
-        below = descendants(process.pid)
+        below = localservers.descendants(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
         for pid in below:
             with contextlib.suppress(ProcessLookupError):
@@ -166,20 +166,3 @@ def wait_until_ended(streams: StreamStore, stream_id: str, timeout: float) -> No
         return stream is not None and stream.state == StreamState.ended
 
     wait_for(ended, timeout, f"stream {stream_id} ended")
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # exited while we looked
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        below = children.get(todo.pop(), [])
-        found += below
-        todo += below
-    return found

@@ -160,6 +160,23 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         process.wait()
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
 def python_command(*args: str) -> list[str]:
     """Run a `sharpr` subcommand with this interpreter, whatever PATH holds."""
     return [sys.executable, "-m", "services.cli", *args]

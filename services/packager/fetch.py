@@ -59,7 +59,7 @@ class Fetcher:
         # still names and verifies the host (the pool keys connections by host, not address).
         transport._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=self.addresses,
-            max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0,
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0,  # httpx's
         )  # fmt: skip
         self.client = httpx.Client(
             transport=transport,
