@@ -25,7 +25,14 @@ from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.patterns import natural_frames, psnr
 from services.worker.models.selection import tensorrt_usable
-from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, frames_to_batch
+from services.worker.models.torch_backend import (
+    Budget,
+    Placement,
+    TorchUpscaler,
+    cpu_placement,
+    frames_to_batch,
+)
+from services.worker.models.winograd import winograd_kernel
 from services.worker.upscaler import Upscaler
 
 # Enough frames per call to show batching, few enough for a 2-core box.
@@ -42,18 +49,25 @@ def best_seconds(run: Callable[[], object], repeats: int) -> float:
 
 
 def backends(data_dir: Path) -> dict[str, Upscaler]:
+    """Every CPU placement this machine has, the one a CPU worker picks last of them, then
+    CUDA and TensorRT where there is a GPU (`shipped_torch` takes the last torch one)."""
     spec = model_for(Mode.anime, 2)
     net = load_network(spec, data_dir)
-    found: dict[str, Upscaler] = {}
-    placements = {
-        "torch-fp32-cl": Placement(torch.device("cpu"), torch.float32, torch.channels_last)
-    }
+    cpu = torch.device("cpu")
+    placements = {"torch-fp32-cl": Placement(cpu, torch.float32, torch.channels_last)}
     if cpu_has_bf16():
-        placements["torch-bf16-cl"] = Placement(
-            torch.device("cpu"), torch.bfloat16, torch.channels_last
+        placements["torch-bf16-cl"] = Placement(cpu, torch.bfloat16, torch.channels_last)
+    kernel = winograd_kernel(data_dir / "kernels")
+    if kernel is not None:
+        placements["torch-fp32-winograd"] = Placement(
+            cpu, torch.float32, torch.channels_last, kernel
         )
+    chosen = cpu_placement(data_dir)
+    label = next(label for label, p in placements.items() if p == chosen)
+    placements[label] = placements.pop(label)  # the CPU's choice goes after the others
     if torch.cuda.is_available():
-        placements["torch-cuda-fp16"] = Placement.best_available()
+        placements["torch-cuda-fp16"] = Placement.best_available(data_dir)
+    found: dict[str, Upscaler] = {}
     for label, placement in placements.items():
         prepared = placement.prepare(load_network(spec, data_dir))
         budget = Budget.for_network(spec.architecture.name, placement.device)

@@ -79,7 +79,7 @@ def test_anime_model_beats_bicubic_on_a_downscaled_cartoon(model_settings: Setti
 
 
 def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
-    placement = Placement.best_available()
+    placement = Placement.best_available(model_settings.data_dir)
     net = placement.prepare(load_network(model_for(Mode.anime, 2), model_settings.data_dir))
     whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 20), placement=placement)
     tiled = TorchUpscaler(

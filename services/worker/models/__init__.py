@@ -51,7 +51,7 @@ def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> TorchUpsc
         from services.worker.models.tensorrt_backend import tensorrt_upscaler
 
         return tensorrt_upscaler(net, spec, data_dir)
-    placement = Placement.best_available()
+    placement = Placement.best_available(data_dir)
     budget = Budget.for_network(spec.architecture.name, placement.device)
     return TorchUpscaler(
         placement.prepare(net),

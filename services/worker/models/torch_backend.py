@@ -1,14 +1,18 @@
 """The PyTorch backend: batched inference under `torch.inference_mode`.
 
-CPU: bfloat16 where the CPU has native bf16 dot products (measured 1.3-1.6x float32 and
-~54 dB PSNR against float32; see bench/RESULTS.md), float32 channels_last elsewhere.
-CUDA: float16 channels_last. Frames go through in batches bounded by a pixel budget; a
+CPU: float32 channels_last with the 3x3 convolutions on the Winograd kernel (~3x oneDNN's
+direct float32 per layer) where it builds; bfloat16 instead where the CPU has native bf16
+dot products and one bf16 layer measures faster at load; plain float32 otherwise (see
+bench/RESULTS.md). CUDA: float16 channels_last. Frames go through in batches bounded by a pixel budget; a
 frame larger than the budget alone is cut into overlapping tiles (see `tiling`). Both the
 module and the runner are prepared once at load, never inside a job.
 """
 
 import logging
+import time
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +21,7 @@ from torch import nn
 from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.cpu_heap import keep_freed_memory_in_heap
 from services.worker.models.tiling import tile_size_for, upscale_tiled
+from services.worker.models.winograd import WinogradKernel, winograd_kernel
 from services.worker.upscaler import check_frames
 
 log = logging.getLogger(__name__)
@@ -54,24 +59,65 @@ BUDGETS = {
 
 @dataclass(frozen=True)
 class Placement:
-    """Where and how a network runs: device, dtype and activation memory format."""
+    """Where and how a network runs: device, dtype, activation memory format, and the
+    Winograd kernel that takes its 3x3 convolutions (CPU float32 only)."""
 
     device: torch.device
     dtype: torch.dtype
     memory_format: torch.memory_format
+    winograd: WinogradKernel | None = None
 
     @classmethod
-    def best_available(cls) -> "Placement":
+    def best_available(cls, data_dir: Path) -> "Placement":
+        """CUDA float16 when there is a GPU, else the fastest CPU placement (`cpu_placement`)."""
         if torch.cuda.is_available():
             return cls(torch.device("cuda"), torch.float16, torch.channels_last)
-        if cpu_has_bf16():
-            return cls(torch.device("cpu"), torch.bfloat16, torch.channels_last)
-        return cls(torch.device("cpu"), torch.float32, torch.channels_last)
+        return cpu_placement(data_dir)
 
     def prepare(self, net: nn.Module) -> nn.Module:
         if self.device.type == "cpu":
             keep_freed_memory_in_heap()  # ~1.25x on the CPU: no page faults per call
-        return net.to(self.device, self.dtype).to(memory_format=self.memory_format).eval()
+        net = net.to(self.device, self.dtype).to(memory_format=self.memory_format).eval()
+        if self.winograd is not None:
+            swapped = self.winograd.swap_convs(net)
+            log.info("event=winograd_convs swapped=%d lanes=%d", swapped, self.winograd.lanes)
+        return net
+
+
+@lru_cache
+def cpu_placement(data_dir: Path) -> Placement:
+    """float32 with the Winograd kernel (built under `data_dir/kernels`), or bfloat16 where
+    the CPU has native bf16 dot products and a bf16 layer runs faster here, or plain
+    float32 when neither is available. Chosen once per process."""
+    cpu = torch.device("cpu")
+    kernel = winograd_kernel(data_dir / "kernels")
+    candidates = [Placement(cpu, torch.float32, torch.channels_last, kernel)] if kernel else []
+    if cpu_has_bf16():
+        candidates.append(Placement(cpu, torch.bfloat16, torch.channels_last))
+    if not candidates:
+        return Placement(cpu, torch.float32, torch.channels_last)
+    if len(candidates) == 1:
+        return candidates[0]
+    seconds = {placement: layer_seconds(placement) for placement in candidates}
+    log.info("event=cpu_placement_race %s", " ".join(
+        f"{p.dtype}{'+winograd' if p.winograd else ''}={s * 1000:.1f}ms" for p, s in seconds.items()
+    ))  # fmt: skip
+    return min(seconds, key=seconds.__getitem__)
+
+
+def layer_seconds(placement: Placement) -> float:
+    """Best of three runs of one 64->64 conv + PReLU on a 160x90 map as `placement` runs it:
+    the compact net is 16 of these, the rest of a frame costs alike under either."""
+    layer = placement.prepare(nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU(64)))
+    x = torch.rand(1, 64, 90, 160).to(placement.dtype).contiguous(memory_format=torch.channels_last)
+    best = float("inf")
+    with torch.inference_mode():
+        layer(x)
+        for _ in range(3):
+            started = time.perf_counter()
+            layer(x)
+            best = min(best, time.perf_counter() - started)
+    return best
 
 
 def check_batch(x: torch.Tensor) -> None:

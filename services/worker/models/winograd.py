@@ -1,0 +1,160 @@
+"""Winograd F(4x4, 3x3) for the CPU's 3x3 convolutions: a small C++ kernel built on first use.
+
+oneDNN's direct convolution already runs near the CPU's multiply-add peak, and that left
+float32 at 0.55-1.3x ncnn, which uses Winograd on x86. F(4x4, 3x3) spends 2.25
+multiply-adds per output where direct convolution spends 9; `winograd.cpp` also folds the
+bias and a following PReLU into its output transform. Measured ~3x oneDNN float32 per
+64->64 layer (bench/RESULTS.md), at float32 accuracy.
+
+The kernel is compiled by the machine's C++ compiler (`$CXX`, else `c++`) with
+-march=native into `data_dir/kernels`, keyed by its source, the compiler and the CPU's
+flags, so a new CPU or compiler gets a fresh build. Without a compiler, or if the build
+fails, the network keeps PyTorch's convolutions and a warning says why.
+"""
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from services.worker.models.cpu_features import cpu_flags
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("winograd.cpp")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC", "-pthread")
+
+# G of F(4x4, 3x3) (Lavin & Gray, 2016): a 3x3 filter g becomes the 6x6 G g G^T.
+G = torch.tensor(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    dtype=torch.float64,
+)
+
+
+class WinogradKernel:
+    """The built kernel: which convolutions it takes, and the call itself."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self.lanes: int = library.sharpr_winograd_lanes()
+        self._conv = library.sharpr_winograd_conv3x3
+        self._conv.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 6
+        self._conv.restype = ctypes.c_int
+
+    def fits(self, conv: nn.Conv2d) -> bool:
+        return (
+            conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            and conv.bias is not None
+            and conv.in_channels % self.lanes == 0 and conv.out_channels % self.lanes == 0
+        )  # fmt: skip
+
+    def conv3x3(
+        self, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, slope: torch.Tensor | None
+    ) -> torch.Tensor:
+        """PReLU(conv3x3(x) + bias) for a channels_last float32 CPU batch; `weights` are
+        `transform_weights` of the filter; no PReLU where `slope` is None. The call
+        releases the GIL (ctypes), so decode and encode threads keep running."""
+        x = x.contiguous(memory_format=torch.channels_last)
+        n, cin, h, w = x.shape
+        if x.dtype != torch.float32 or x.device.type != "cpu" or cin != weights.shape[1]:
+            raise ValueError(f"expected a float32 CPU batch of {weights.shape[1]} channels, "
+                             f"got {tuple(x.shape)} {x.dtype} on {x.device}")  # fmt: skip
+        cout = weights.shape[2]
+        y = torch.empty((n, cout, h, w), memory_format=torch.channels_last)
+        status = self._conv(
+            x.data_ptr(), weights.data_ptr(), bias.data_ptr(),
+            None if slope is None else slope.data_ptr(), y.data_ptr(),
+            n, h, w, cin, cout, torch.get_num_threads(),
+        )  # fmt: skip
+        if status != 0:
+            raise ValueError(f"the Winograd kernel refused {tuple(x.shape)} -> {cout} channels")
+        return y
+
+    def swap_convs(self, net: nn.Module) -> int:
+        """Put a `WinogradConv` in place of every 3x3 convolution it fits, taking along a
+        PReLU that directly follows the convolution in a Sequential or ModuleList (that
+        PReLU becomes an Identity). Returns how many were swapped."""
+        swapped = 0
+        for parent in list(net.modules()):
+            children = list(parent.named_children())
+            in_order = isinstance(parent, (nn.Sequential, nn.ModuleList))
+            for i, (name, child) in enumerate(children):
+                if not (isinstance(child, nn.Conv2d) and self.fits(child)):
+                    continue
+                after = children[i + 1] if in_order and i + 1 < len(children) else None
+                prelu = None
+                if after is not None and isinstance(after[1], nn.PReLU):
+                    prelu = after[1]
+                    setattr(parent, after[0], nn.Identity())
+                setattr(parent, name, WinogradConv(child, prelu, self))
+                swapped += 1
+        return swapped
+
+
+class WinogradConv(nn.Module):
+    """A 3x3 convolution (and the PReLU after it, if any) run by the Winograd kernel."""
+
+    def __init__(self, conv: nn.Conv2d, prelu: nn.PReLU | None, kernel: WinogradKernel) -> None:
+        super().__init__()
+        self.kernel = kernel
+        with torch.no_grad():
+            self.register_buffer("weights", transform_weights(conv.weight))
+            self.register_buffer("bias", conv.bias.detach().float().contiguous())
+            slope = None
+            if prelu is not None:
+                slope = prelu.weight.detach().float().expand(conv.out_channels).contiguous()
+            self.register_buffer("slope", slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.kernel.conv3x3(x, self.weights, self.bias, self.slope)
+
+
+def transform_weights(weight: torch.Tensor) -> torch.Tensor:
+    """(cout, cin, 3, 3) filters -> (36, cin, cout) float32: G g G^T for every channel pair,
+    computed in float64, laid out for the kernel's matrix products."""
+    cout, cin = weight.shape[:2]
+    u = torch.einsum("au,oiuv,bv->abio", G, weight.detach().double().cpu(), G)
+    return u.reshape(36, cin, cout).float().contiguous()
+
+
+@lru_cache
+def winograd_kernel(cache_dir: Path) -> WinogradKernel | None:
+    """The kernel built for this CPU (or read from `cache_dir`), None where it cannot be."""
+    compiler = shutil.which(os.environ.get("CXX") or "c++")
+    if compiler is None:
+        log.warning("event=winograd_unavailable reason=no_compiler cxx=%s: 3x3 convolutions "
+                    "stay on PyTorch (install g++ for ~2x CPU speed)", os.environ.get("CXX") or "c++")  # fmt: skip
+        return None
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    build_inputs = [version.stdout, " ".join(FLAGS), " ".join(sorted(cpu_flags()))]
+    key = hashlib.sha256(SOURCE.read_bytes() + "\0".join(build_inputs).encode()).hexdigest()[:16]
+    target = cache_dir / f"winograd-{key}.so"
+    if not target.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.partial")
+        build = subprocess.run(
+            [compiler, *FLAGS, str(SOURCE), "-o", str(partial)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if build.returncode != 0:
+            log.warning("event=winograd_unavailable reason=build_failed cxx=%s: %s",
+                        compiler, build.stderr.strip()[-2000:])  # fmt: skip
+            partial.unlink(missing_ok=True)
+            return None
+        partial.replace(target)  # atomic: a concurrent loader never maps half a file
+        log.info("event=winograd_built path=%s", target)
+    return WinogradKernel(ctypes.CDLL(str(target)))

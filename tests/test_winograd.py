@@ -1,0 +1,141 @@
+"""The CPU's Winograd kernel: built with the machine's compiler, equal to PyTorch's
+convolution to float32 rounding at every frame size, swapped into the shipped networks,
+and a clean fall back where it cannot be built."""
+
+import logging
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from services.core.schemas import Enhancement, Mode
+from services.core.settings import Settings
+from services.worker.models import load_upscaler
+from services.worker.models.compact import SRVGGNetCompact
+from services.worker.models.cpu_features import cpu_has_bf16
+from services.worker.models.rrdb.arch import RRDBNet
+from services.worker.models.torch_backend import cpu_placement
+from services.worker.models.winograd import (
+    WinogradConv,
+    WinogradKernel,
+    transform_weights,
+    winograd_kernel,
+)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(os.environ.get("CXX") or "c++") is None, reason="needs a C++ compiler"
+)
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> WinogradKernel:
+    built = winograd_kernel(tmp_path_factory.mktemp("kernels"))
+    assert built is not None
+    return built
+
+
+def channels_last(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize(
+    ("n", "h", "w", "cin", "cout"),
+    [(1, 1, 1, 64, 64), (1, 4, 4, 64, 64), (2, 5, 7, 64, 64), (1, 17, 23, 64, 64),
+     (1, 90, 160, 64, 64), (1, 9, 6, 32, 16), (2, 13, 3, 64, 48), (1, 3, 11, 192, 32)],
+)  # fmt: skip
+@pytest.mark.parametrize("with_prelu", [True, False])
+def test_kernel_equals_pytorch_convolution(
+    kernel: WinogradKernel, n: int, h: int, w: int, cin: int, cout: int, with_prelu: bool
+) -> None:
+    """Edges (partial 4x4 tiles, the zero padding), odd sizes, batches, channel counts."""
+    torch.manual_seed(h * w + cin)
+    x = channels_last(n, cin, h, w)
+    weight, bias, slope = torch.randn(cout, cin, 3, 3) / (3 * cin**0.5), torch.randn(cout), torch.randn(cout)
+    expected = F.conv2d(x.double(), weight.double(), bias.double(), padding=1)
+    if with_prelu:
+        expected = F.prelu(expected, slope.double())
+    got = kernel.conv3x3(x, transform_weights(weight), bias, slope if with_prelu else None)
+    assert got.shape == expected.shape and got.is_contiguous(memory_format=torch.channels_last)
+    assert (got.double() - expected).abs().max() < 1e-4 * expected.abs().max()
+
+
+def test_kernel_refuses_what_it_cannot_run(kernel: WinogradKernel) -> None:
+    weights = transform_weights(torch.randn(64, 64, 3, 3))
+    bias = torch.zeros(64)
+    with pytest.raises(ValueError, match="float32 CPU batch of 64 channels"):
+        kernel.conv3x3(channels_last(1, 64, 8, 8).double(), weights, bias, None)
+    with pytest.raises(ValueError, match="float32 CPU batch of 64 channels"):
+        kernel.conv3x3(channels_last(1, 32, 8, 8), weights, bias, None)
+    assert not kernel.fits(nn.Conv2d(3, 64, 3, padding=1))  # 3 channels: not whole vectors
+    assert not kernel.fits(nn.Conv2d(64, 64, 3, padding=1, stride=2))
+    assert not kernel.fits(nn.Conv2d(64, 64, 5, padding=2))
+
+
+@pytest.mark.parametrize(
+    "net",
+    [SRVGGNetCompact(num_conv=3), RRDBNet(3, 3, num_feat=32, num_block=1, num_grow_ch=16)],
+    ids=["compact", "rrdb"],
+)
+def test_swapped_networks_give_the_same_output(kernel: WinogradKernel, net: nn.Module) -> None:
+    torch.manual_seed(1)
+    net = net.eval().to(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 19, 26).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected = net(x)
+        swapped = kernel.swap_convs(net)
+        got = net(x)
+    assert swapped == sum(isinstance(m, WinogradConv) for m in net.modules()) > 0
+    assert torch.allclose(got, expected, atol=1e-4)
+    if isinstance(net, SRVGGNetCompact):  # conv 3->64 stays; 3 x 64->64 take their PReLU
+        assert swapped == 4  # with the last conv, 64->48
+        assert sum(isinstance(m, nn.PReLU) for m in net.modules()) == 1
+
+
+def test_shipped_cpu_upscalers_run_on_the_kernel(tmp_path: Path) -> None:
+    """Unless this CPU has native bf16 and a bf16 layer measured faster (`cpu_placement`)."""
+    settings = Settings(data_dir=tmp_path, backend="torch")
+    on_kernel = cpu_placement(tmp_path).winograd is not None
+    assert on_kernel or cpu_has_bf16()
+    for mode in (Mode.anime, Mode.live_action):
+        upscaler = load_upscaler(Enhancement(mode=mode, scale=2), settings)
+        modules = upscaler.module.modules()  # type: ignore[attr-defined]
+        assert any(isinstance(m, WinogradConv) for m in modules) == on_kernel
+    assert len(list((tmp_path / "kernels").glob("winograd-*.so"))) == 1
+
+
+def test_kernel_is_built_once_per_source_compiler_and_cpu(tmp_path: Path) -> None:
+    assert winograd_kernel.__wrapped__(tmp_path) is not None
+    built = list(tmp_path.glob("winograd-*.so"))
+    assert len(built) == 1
+    first_mtime = built[0].stat().st_mtime_ns
+    assert winograd_kernel.__wrapped__(tmp_path) is not None  # a new process: reads the cache
+    assert [p.stat().st_mtime_ns for p in tmp_path.glob("winograd-*")] == [first_mtime]
+
+
+def test_no_compiler_keeps_pytorch_convolutions_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with caplog.at_level(logging.WARNING):
+        assert winograd_kernel(tmp_path / "kernels") is None
+    assert "reason=no_compiler" in caplog.text and "install g++" in caplog.text
+    placement = cpu_placement.__wrapped__(tmp_path)
+    assert placement.winograd is None and placement.device.type == "cpu"
+
+
+def test_failed_build_keeps_pytorch_convolutions_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    compiler = tmp_path / "broken-c++"
+    compiler.write_text("#!/bin/sh\necho 'cc1plus: error: bad CPU' >&2\nexit 1\n")
+    compiler.chmod(compiler.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CXX", str(compiler))
+    with caplog.at_level(logging.WARNING):
+        assert winograd_kernel(tmp_path / "kernels") is None
+    assert "reason=build_failed" in caplog.text and "bad CPU" in caplog.text
+    assert list((tmp_path / "kernels").iterdir()) == []  # no half-built library left behind
