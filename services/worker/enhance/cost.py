@@ -1,7 +1,7 @@
 """What the enhancements cost beside the network, for `bench/model.py`.
 
 Times each piece on the tensors it really sees (the lift's statistics and curve on the
-input batch, its inverse and the daltonization on the upscaled batch, the content
+input batch, its inverse on the upscaled batch, the daltonization on the input, the content
 detector on one batch per clip) against the network's own time on the same batch.
 
     python -m services.worker.enhance.cost [--size 640x360] [--frames 4] [--repeats 3]
@@ -45,18 +45,21 @@ def enhancement_cost(model: BatchUpscaler, x: torch.Tensor, repeats: int) -> dic
     on the model's device); "auto" is the detector's cost spread over a clip."""
     n, device = len(x), x.device
     with torch.inference_mode():
-        y = model.upscale_batch(x).float().clamp_(0, 1)
+        # The lift works only on dark shots (elsewhere the wrapper skips it): time it on
+        # the frames darkened, and its inverse on what the network makes of them lifted.
+        dark = x * 0.25
+        y = model.upscale_batch(lift(dark, DimSceneLift().gains(dark))).float()
 
         def dim_lift() -> None:
-            g = DimSceneLift().gains(x)
-            lift(x, g)
+            g = DimSceneLift().gains(dark)
+            lift(dark, g)
             unlift(y, g)
 
         seconds = {
             "model": _best_seconds(lambda: model.upscale_batch(x), repeats, device),
             "dim_lift": _best_seconds(dim_lift, repeats, device),
             "color_vision": _best_seconds(
-                lambda: daltonize(y, ColorVision.deuteranopia, 1.0), repeats, device
+                lambda: daltonize(x, ColorVision.deuteranopia, 1.0), repeats, device
             ),
             "auto": _best_seconds(lambda: detect_mode(x), repeats, device) * n / CLIP_FRAMES,
         }

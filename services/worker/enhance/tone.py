@@ -28,9 +28,13 @@ def lift(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
 
 def unlift(y: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     """The exact inverse of `lift`; model overshoot above 1 is clipped first, values below 0
-    stay on the straight part."""
+    stay on the straight part. The straight part is one pass over the output; the shoulder
+    is computed only for the few pixels at or above the knee (`gain_for` keeps them ~1%)."""
     k = gain.view(-1, 1, 1, 1)
-    x0, b = _shoulder(k)
-    y = y.clamp(max=1)
-    w = ((y - KNEE) / (1 - KNEE)).clamp_(min=0)
-    return torch.where(y < KNEE, y / k, x0 + (1 - x0) * w / (1 + b - b * w))
+    out = y.clamp(max=1).div_(k)
+    frame, *pixel = (y >= KNEE).nonzero(as_tuple=True)
+    if len(frame):
+        x0, b = _shoulder(gain[frame])
+        w = (y[(frame, *pixel)].clamp(max=1) - KNEE) / (1 - KNEE)
+        out[(frame, *pixel)] = x0 + (1 - x0) * w / (1 + b - b * w)
+    return out
