@@ -92,7 +92,7 @@ def main() -> None:
         found = backends(Path(data_dir))
         print(f"threads={threads} torch={torch.__version__} cpu_bf16={cpu_has_bf16()}")
         header = ("backend", "input", "frames", "fps", "ncnn fps", "ratio", "PSNR dB")
-        print("{:<16} {:>9} {:>6} {:>7} {:>8} {:>6} {:>8}".format(*header))
+        print("{:<20} {:>9} {:>6} {:>7} {:>8} {:>6} {:>8}".format(*header))
         for size in args.sizes.split(","):
             width, height = map(int, size.split("x"))
             frames = natural_frames(FRAMES_PER_SIZE.get(width * height, 1), height, width)
@@ -105,7 +105,7 @@ def main() -> None:
                     ncnn_s = min(ncnn_s, best_seconds(lambda f=frames: ncnn.upscale(f), 1))
                 fps, ncnn_fps = len(frames) / ours_s, len(frames) / ncnn_s
                 print(
-                    f"{label:<16} {size:>9} {len(frames):>6} {fps:>7.2f} {ncnn_fps:>8.2f} "
+                    f"{label:<20} {size:>9} {len(frames):>6} {fps:>7.2f} {ncnn_fps:>8.2f} "
                     f"{fps / ncnn_fps:>6.2f} {psnr(ours, reference):>8.1f}"
                 )
         shipped_label, shipped = shipped_torch(found)

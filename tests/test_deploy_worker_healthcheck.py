@@ -25,7 +25,7 @@ SCRIPT = ROOT / "deploy" / "worker_healthcheck.py"
 def healthcheck(redis_url: str, *queues: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *queues],
-        capture_output=True, text=True, timeout=30, cwd=ROOT,
+        check=False, capture_output=True, text=True, timeout=30, cwd=ROOT,
         env={"SHARPR_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)},
     )
 

@@ -1,6 +1,7 @@
 """The packager on real media, real Redis and real S3: MP4 clips in, a playable HLS stream out."""
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def test_clips_finishing_out_of_order_publish_one_ordered_playlist(make_stream, 
             out.write(response.content)
     times = decoded_video_times(joined)
     assert len(times) == 3 * 4 * FPS
-    steps = [b - a for a, b in zip(times, times[1:])]
+    steps = [b - a for a, b in itertools.pairwise(times)]
     assert steps == pytest.approx([FRAME] * len(steps), abs=1e-4)
 
 

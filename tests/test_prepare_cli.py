@@ -12,7 +12,7 @@ from services.core import localservers
 def run_prepare(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = localservers.child_env({"SHARPR_DATA_DIR": str(data_dir)})
     return subprocess.run(localservers.python_command("prepare", *args), env=env,
-                          capture_output=True, text=True, timeout=240)
+                          check=False, capture_output=True, text=True, timeout=240)
 
 
 def test_prepare_converts_the_weights_into_the_data_dir(tmp_path: Path) -> None:

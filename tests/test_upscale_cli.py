@@ -20,7 +20,7 @@ def clip(tmp_path: Path) -> Path:
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = localservers.child_env({"SHARPR_DATA_DIR": str(tmp_path / "data")})
     return subprocess.run(localservers.python_command("upscale", *args), env=env,
-                          capture_output=True, text=True, timeout=240)
+                          check=False, capture_output=True, text=True, timeout=240)
 
 
 def test_upscale_writes_an_mp4_twice_the_size_with_its_audio(tmp_path, clip):

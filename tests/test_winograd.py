@@ -15,7 +15,7 @@ from torch import nn
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler
+from services.worker.models import load_upscaler, torch_backend
 from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.rrdb.arch import RRDBNet
@@ -139,3 +139,17 @@ def test_failed_build_keeps_pytorch_convolutions_and_says_why(
         assert winograd_kernel(tmp_path / "kernels") is None
     assert "reason=build_failed" in caplog.text and "bad CPU" in caplog.text
     assert list((tmp_path / "kernels").iterdir()) == []  # no half-built library left behind
+
+
+def test_a_bf16_cpu_races_one_layer_of_each_and_keeps_the_faster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a CPU without native bf16 (as here) oneDNN emulates it, so the kernel wins."""
+    monkeypatch.setattr(torch_backend, "cpu_has_bf16", lambda: True)
+    with caplog.at_level(logging.INFO, logger=torch_backend.__name__):
+        placement = cpu_placement.__wrapped__(tmp_path)
+    assert "event=cpu_placement_race torch.float32+winograd=" in caplog.text
+    assert "torch.bfloat16=" in caplog.text
+    assert placement.dtype in (torch.float32, torch.bfloat16)
+    if not cpu_has_bf16():
+        assert placement.winograd is not None and placement.dtype == torch.float32

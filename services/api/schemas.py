@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.core.schemas import Clip, Enhancement, StreamState
 
@@ -85,7 +85,9 @@ class StopResult(BaseModel):
 class VideoRequest(Enhancement):
     url: HttpUrl = Field(description="A direct MP4/WebM/HLS URL or a YouTube page.")
 
-    model_config = {"json_schema_extra": {"examples": [{"url": "https://example.com/clip.mp4", "mode": "anime"}]}}
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"url": "https://example.com/clip.mp4", "mode": "anime"}]}
+    )
 
 
 class VideoAccepted(BaseModel):

@@ -7,6 +7,7 @@ and live (no `#EXT-X-ENDLIST`) playlists are refused: the first needs keys we sh
 fetch for others, the second never ends.
 """
 
+import itertools
 import logging
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ def pick_variant(text: str, base: str) -> str | None:
     """The highest-bandwidth variant of a master playlist (RFC 8216 §4.3.4.2), or None."""
     best: tuple[int, str] | None = None
     lines = text.splitlines()
-    for line, following in zip(lines, lines[1:]):
+    for line, following in itertools.pairwise(lines):
         if line.startswith("#EXT-X-STREAM-INF"):
             match = BANDWIDTH.search(line)
             bandwidth = int(match[1]) if match else 0

@@ -55,7 +55,7 @@ class _Stage(threading.Thread):
     def run(self) -> None:
         try:
             self.work(self)
-        except BaseException as error:  # re-raised in the calling thread
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
             self.error = error
             self.stop.set()
 
