@@ -45,14 +45,14 @@ def channels_last(*shape: int) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("n", "h", "w", "cin", "cout"),
-    [(1, 1, 1, 64, 64), (1, 4, 4, 64, 64), (2, 5, 7, 64, 64), (1, 17, 23, 64, 64),
+    [(1, 1, 1, 64, 64), (1, 6, 6, 64, 64), (2, 5, 7, 64, 64), (1, 12, 19, 64, 64), (1, 17, 23, 64, 64),
      (1, 90, 160, 64, 64), (1, 9, 6, 32, 16), (2, 13, 3, 64, 48), (1, 3, 11, 192, 32)],
 )  # fmt: skip
 @pytest.mark.parametrize("with_prelu", [True, False])
 def test_kernel_equals_pytorch_convolution(
     kernel: WinogradKernel, n: int, h: int, w: int, cin: int, cout: int, with_prelu: bool
 ) -> None:
-    """Edges (partial 4x4 tiles, the zero padding), odd sizes, batches, channel counts."""
+    """Edges (partial 6x6 tiles, the zero padding), odd sizes, batches, channel counts."""
     torch.manual_seed(h * w + cin)
     x = channels_last(n, cin, h, w)
     weight, bias, slope = torch.randn(cout, cin, 3, 3) / (3 * cin**0.5), torch.randn(cout), torch.randn(cout)

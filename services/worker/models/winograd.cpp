@@ -1,11 +1,12 @@
-// 3x3 convolution, stride 1, padding 1, as Winograd F(4x4, 3x3) on NHWC float32, with the
+// 3x3 convolution, stride 1, padding 1, as Winograd F(6x6, 3x3) on NHWC float32, with the
 // bias and an optional per-channel PReLU fused into the output transform.
 //
-// Direct convolution spends 9 multiply-adds per input channel per output pixel; F(4x4, 3x3)
-// spends 36 per 16 output pixels (2.25), at the price of two cheap linear transforms. Each
-// thread takes a run of 4x4 output tiles and works through it in blocks small enough that
-// the transformed input and the 36 products stay in its L2 cache; the transformed weights
-// (36 x Cin x Cout) are prepared once by the caller. Built by `winograd.py` with
+// Direct convolution spends 9 multiply-adds per input channel per output pixel; F(6x6, 3x3)
+// spends 64 per 36 output pixels (1.78), at the price of two cheap linear transforms (the
+// interpolation points 0, +-1, +-2, +-1/2 and infinity, as in Lavin & Gray 2016). Each
+// thread takes a run of 6x6 output tiles and works through it in blocks small enough that
+// the transformed input and the 64 products stay in its L2 cache; the transformed weights
+// (64 x Cin x Cout) are prepared once by the caller (`winograd.transform_weights`). Built by `winograd.py` with
 // -march=native on the machine that runs it, so the vectors are as wide as that CPU's.
 //
 // Built with -ffp-contract=fast: a * b + c becomes one fused multiply-add.
@@ -28,8 +29,10 @@ constexpr int kLanes = 8;
 constexpr int kRows = 6;  // 6 x 2 = 12 accumulators of 16 registers
 constexpr int kCols = 2;
 #endif
-constexpr int kBlockTiles = 6 * kRows;  // tiles per block: 36 -> ~330 KB of buffers per thread
-constexpr int kPoints = 36;             // 6 x 6 transformed positions per tile
+constexpr int kTile = 6;                // outputs per tile side
+constexpr int kSide = kTile + 2;        // inputs per tile side
+constexpr int kPoints = kSide * kSide;  // transformed positions per tile
+constexpr int kBlockTiles = 4 * kRows;  // tiles per block: ~800 KB of buffers per thread
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
@@ -43,28 +46,37 @@ inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
 inline Vec splat(float s) { return Vec{} + s; }
 
-// B^T x for one column of 6 (input transform of F(4, 3)).
-inline void input_1d(const Vec x[6], Vec t[6]) {
-    t[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];
-    t[1] = -4.0f * (x[1] + x[2]) + x[3] + x[4];
-    t[2] = 4.0f * (x[1] - x[2]) - x[3] + x[4];
-    t[3] = 2.0f * (x[3] - x[1]) - x[2] + x[4];
-    t[4] = 2.0f * (x[1] - x[3]) - x[2] + x[4];
-    t[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];
+// B^T x for one column of 8 (input transform of F(6, 3)).
+inline void input_1d(const Vec x[kSide], Vec t[kSide]) {
+    t[0] = x[0] - x[6] + 5.25f * (x[4] - x[2]);
+    t[7] = x[7] - x[1] + 5.25f * (x[3] - x[5]);
+    Vec a = x[2] + x[6] - 4.25f * x[4], b = x[1] + x[5] - 4.25f * x[3];
+    t[1] = a + b;
+    t[2] = a - b;
+    a = x[6] + 0.25f * x[2] - 1.25f * x[4];
+    b = 0.5f * x[1] - 2.5f * x[3] + 2.0f * x[5];
+    t[3] = a + b;
+    t[4] = a - b;
+    a = x[6] + 4.0f * (x[2] - 1.25f * x[4]);
+    b = 2.0f * x[1] - 2.5f * x[3] + 0.5f * x[5];
+    t[5] = a + b;
+    t[6] = a - b;
 }
-
-// A^T m for one column of 6 (output transform of F(4, 3)).
-inline void output_1d(const Vec m[6], Vec o[4]) {
-    Vec a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
-    o[0] = m[0] + a + c;
-    o[1] = b + 2.0f * d;
-    o[2] = a + 4.0f * c;
-    o[3] = b + 8.0f * d + m[5];
+// A^T m for one column of 8 (output transform of F(6, 3)).
+inline void output_1d(const Vec m[kSide], Vec o[kTile]) {
+    const Vec a1 = m[1] + m[2], b1 = m[1] - m[2], a2 = m[3] + m[4], b2 = m[3] - m[4];
+    const Vec a3 = m[5] + m[6], b3 = m[5] - m[6];
+    o[0] = m[0] + a1 + a2 + a3;
+    o[1] = b1 + 2.0f * b2 + 0.5f * b3;
+    o[2] = a1 + 4.0f * a2 + 0.25f * a3;
+    o[3] = b1 + 8.0f * b2 + 0.125f * b3;
+    o[4] = a1 + 16.0f * a2 + 0.0625f * a3;
+    o[5] = b1 + 32.0f * b2 + 0.03125f * b3 + m[7];
 }
 
 struct Conv {
     const float* x;      // (n, h, w, cin)
-    const float* u;      // (36, cin, cout): the transformed weights
+    const float* u;      // (64, cin, cout): the transformed weights
     const float* bias;   // (cout)
     const float* slope;  // (cout) PReLU slopes, or null for none
     float* y;            // (n, h, w, cout)
@@ -73,59 +85,59 @@ struct Conv {
 
     long tiles() const { return static_cast<long>(n) * tiles_h * tiles_w; }
 
-    // The 6x6 input patch of `tile`, transformed, into v[36][kBlockTiles][cin] at row `slot`.
+    // The 8x8 input patch of `tile`, transformed, into v[64][kBlockTiles][cin] at row `slot`.
     void transform_input(long tile, int slot, float* v) const {
         const int img = static_cast<int>(tile / (tiles_h * tiles_w));
         const int rest = static_cast<int>(tile % (tiles_h * tiles_w));
-        const int y0 = rest / tiles_w * 4 - 1, x0 = rest % tiles_w * 4 - 1;
-        const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w;
+        const int y0 = rest / tiles_w * kTile - 1, x0 = rest % tiles_w * kTile - 1;
+        const bool inside = y0 >= 0 && x0 >= 0 && y0 + kSide <= h && x0 + kSide <= w;
         const float* base = x + static_cast<long>(img) * h * w * cin;
         for (int c = 0; c < cin; c += kLanes) {
-            Vec d[6][6], t[6][6];
-            for (int i = 0; i < 6; ++i) {
-                for (int j = 0; j < 6; ++j) {
+            Vec d[kSide][kSide], t[kSide][kSide];
+            for (int i = 0; i < kSide; ++i) {
+                for (int j = 0; j < kSide; ++j) {
                     const int yy = y0 + i, xx = x0 + j;
                     d[i][j] = inside || (yy >= 0 && yy < h && xx >= 0 && xx < w)
                                   ? load(base + (static_cast<long>(yy) * w + xx) * cin + c)
                                   : Vec{};
                 }
             }
-            for (int j = 0; j < 6; ++j) {  // columns
-                Vec col[6], out[6];
-                for (int i = 0; i < 6; ++i) col[i] = d[i][j];
+            for (int j = 0; j < kSide; ++j) {  // columns
+                Vec col[kSide], out[kSide];
+                for (int i = 0; i < kSide; ++i) col[i] = d[i][j];
                 input_1d(col, out);
-                for (int i = 0; i < 6; ++i) t[i][j] = out[i];
+                for (int i = 0; i < kSide; ++i) t[i][j] = out[i];
             }
-            for (int i = 0; i < 6; ++i) {  // rows
-                Vec out[6];
+            for (int i = 0; i < kSide; ++i) {  // rows
+                Vec out[kSide];
                 input_1d(t[i], out);
-                for (int j = 0; j < 6; ++j)
-                    store(v + (static_cast<long>(i * 6 + j) * kBlockTiles + slot) * cin + c, out[j]);
+                for (int j = 0; j < kSide; ++j)
+                    store(v + (static_cast<long>(i * kSide + j) * kBlockTiles + slot) * cin + c, out[j]);
             }
         }
     }
 
-    // m[36][kBlockTiles][cout] at row `slot`, back to the 4x4 outputs of `tile`, plus bias
+    // m[64][kBlockTiles][cout] at row `slot`, back to the 6x6 outputs of `tile`, plus bias
     // and PReLU; outputs past the image's edge are dropped.
     void transform_output(long tile, int slot, const float* m) const {
         const int img = static_cast<int>(tile / (tiles_h * tiles_w));
         const int rest = static_cast<int>(tile % (tiles_h * tiles_w));
-        const int y0 = rest / tiles_w * 4, x0 = rest % tiles_w * 4;
-        const int rows = std::min(4, h - y0), cols = std::min(4, w - x0);
+        const int y0 = rest / tiles_w * kTile, x0 = rest % tiles_w * kTile;
+        const int rows = std::min(kTile, h - y0), cols = std::min(kTile, w - x0);
         float* base = y + static_cast<long>(img) * h * w * cout;
         for (int c = 0; c < cout; c += kLanes) {
-            Vec t[4][6];
-            for (int j = 0; j < 6; ++j) {  // columns
-                Vec col[6], out[4];
-                for (int i = 0; i < 6; ++i)
-                    col[i] = load(m + (static_cast<long>(i * 6 + j) * kBlockTiles + slot) * cout + c);
+            Vec t[kTile][kSide];
+            for (int j = 0; j < kSide; ++j) {  // columns
+                Vec col[kSide], out[kTile];
+                for (int i = 0; i < kSide; ++i)
+                    col[i] = load(m + (static_cast<long>(i * kSide + j) * kBlockTiles + slot) * cout + c);
                 output_1d(col, out);
-                for (int i = 0; i < 4; ++i) t[i][j] = out[i];
+                for (int i = 0; i < kTile; ++i) t[i][j] = out[i];
             }
             const Vec b = load(bias + c);
             const Vec a = slope ? load(slope + c) : splat(1.0f);
             for (int i = 0; i < rows; ++i) {  // rows
-                Vec out[4];
+                Vec out[kTile];
                 output_1d(t[i], out);
                 for (int j = 0; j < cols; ++j) {
                     const Vec r = out[j] + b;
@@ -193,7 +205,7 @@ int sharpr_winograd_lanes() { return kLanes; }
 int sharpr_winograd_conv3x3(const float* x, const float* u, const float* bias, const float* slope,
                             float* y, int n, int h, int w, int cin, int cout, int threads) {
     if (cin % kLanes || cout % kLanes || n < 1 || h < 1 || w < 1) return -1;
-    Conv conv{x, u, bias, slope, y, n, h, w, cin, cout, (h + 3) / 4, (w + 3) / 4};
+    Conv conv{x, u, bias, slope, y, n, h, w, cin, cout, (h + kTile - 1) / kTile, (w + kTile - 1) / kTile};
     const long total = conv.tiles();
     // Padded rows in a block's last micro-kernel read whatever the buffer holds; harmless,
     // their products are never stored back.

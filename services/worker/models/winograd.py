@@ -1,10 +1,10 @@
-"""Winograd F(4x4, 3x3) for the CPU's 3x3 convolutions: a small C++ kernel built on first use.
+"""Winograd F(6x6, 3x3) for the CPU's 3x3 convolutions: a small C++ kernel built on first use.
 
 oneDNN's direct convolution already runs near the CPU's multiply-add peak, and that left
-float32 at 0.55-1.3x ncnn, which uses Winograd on x86. F(4x4, 3x3) spends 2.25
+float32 at 0.55-1.3x ncnn, which uses Winograd on x86. F(6x6, 3x3) spends 1.78
 multiply-adds per output where direct convolution spends 9; `winograd.cpp` also folds the
-bias and a following PReLU into its output transform. Measured ~3x oneDNN float32 per
-64->64 layer (bench/RESULTS.md), at float32 accuracy.
+bias and a following PReLU into its output transform. Measured ~3.3x oneDNN float32 per
+64->64 layer (bench/RESULTS.md), at float32 accuracy (1e-5 relative).
 
 The kernel is compiled by the machine's C++ compiler (`$CXX`, else `c++`) with
 -march=native into `data_dir/kernels`, keyed by its source, the compiler and the CPU's
@@ -31,18 +31,22 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("winograd.cpp")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC", "-pthread")
 
-# G of F(4x4, 3x3) (Lavin & Gray, 2016): a 3x3 filter g becomes the 6x6 G g G^T.
+# G of F(6x6, 3x3) (points 0, +-1, +-2, +-1/2, infinity; Lavin & Gray, 2016): a 3x3
+# filter g becomes the 8x8 G g G^T, to match B^T and A^T in winograd.cpp.
 G = torch.tensor(
     [
-        [1 / 4, 0, 0],
-        [-1 / 6, -1 / 6, -1 / 6],
-        [-1 / 6, 1 / 6, -1 / 6],
-        [1 / 24, 1 / 12, 1 / 6],
-        [1 / 24, -1 / 12, 1 / 6],
+        [1, 0, 0],
+        [-2 / 9, -2 / 9, -2 / 9],
+        [-2 / 9, 2 / 9, -2 / 9],
+        [1 / 90, 1 / 45, 2 / 45],
+        [1 / 90, -1 / 45, 2 / 45],
+        [32 / 45, 16 / 45, 8 / 45],
+        [32 / 45, -16 / 45, 8 / 45],
         [0, 0, 1],
     ],
     dtype=torch.float64,
 )
+POINTS = G.shape[0] ** 2
 
 
 class WinogradKernel:
@@ -124,11 +128,11 @@ class WinogradConv(nn.Module):
 
 
 def transform_weights(weight: torch.Tensor) -> torch.Tensor:
-    """(cout, cin, 3, 3) filters -> (36, cin, cout) float32: G g G^T for every channel pair,
+    """(cout, cin, 3, 3) filters -> (64, cin, cout) float32: G g G^T for every channel pair,
     computed in float64, laid out for the kernel's matrix products."""
     cout, cin = weight.shape[:2]
     u = torch.einsum("au,oiuv,bv->abio", G, weight.detach().double().cpu(), G)
-    return u.reshape(36, cin, cout).float().contiguous()
+    return u.reshape(POINTS, cin, cout).float().contiguous()
 
 
 @lru_cache
