@@ -132,7 +132,10 @@ def test_failed_build_keeps_pytorch_convolutions_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     compiler = tmp_path / "broken-c++"
-    compiler.write_text("#!/bin/sh\necho 'cc1plus: error: bad CPU' >&2\nexit 1\n")
+    compiler.write_text(
+        "#!/bin/sh\n[ \"$1\" = --version ] && echo 'c++ 12' && exit 0\n"
+        "echo 'cc1plus: error: bad CPU' >&2\nexit 1\n"
+    )
     compiler.chmod(compiler.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("CXX", str(compiler))
     with caplog.at_level(logging.WARNING):

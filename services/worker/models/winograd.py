@@ -138,27 +138,43 @@ def transform_weights(weight: torch.Tensor) -> torch.Tensor:
 @lru_cache
 def winograd_kernel(cache_dir: Path) -> WinogradKernel | None:
     """The kernel built for this CPU (or read from `cache_dir`), None where it cannot be."""
-    compiler = shutil.which(os.environ.get("CXX") or "c++")
+    wanted = os.environ.get("CXX") or "c++"
+    compiler = shutil.which(wanted)
     if compiler is None:
         log.warning("event=winograd_unavailable reason=no_compiler cxx=%s: 3x3 convolutions "
-                    "stay on PyTorch (install g++ for ~2x CPU speed)", os.environ.get("CXX") or "c++")  # fmt: skip
+                    "stay on PyTorch (install g++ for ~2x CPU speed)", wanted)  # fmt: skip
         return None
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    try:
+        target = _built(compiler, cache_dir)
+    except (OSError, subprocess.SubprocessError) as error:  # a hung or broken toolchain
+        log.warning("event=winograd_unavailable reason=build_failed cxx=%s: %s", compiler, error)
+        return None
+    return None if target is None else WinogradKernel(ctypes.CDLL(str(target)))
+
+
+def _built(compiler: str, cache_dir: Path) -> Path | None:
+    """The library for this source, compiler and CPU: from the cache, or compiled into it."""
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, check=True, timeout=30
+    )
     build_inputs = [version.stdout, " ".join(FLAGS), " ".join(sorted(cpu_flags()))]
     key = hashlib.sha256(SOURCE.read_bytes() + "\0".join(build_inputs).encode()).hexdigest()[:16]
     target = cache_dir / f"winograd-{key}.so"
-    if not target.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.partial")
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.partial")
+    try:
         build = subprocess.run(
             [compiler, *FLAGS, str(SOURCE), "-o", str(partial)],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
         if build.returncode != 0:
             log.warning("event=winograd_unavailable reason=build_failed cxx=%s: %s",
                         compiler, build.stderr.strip()[-2000:])  # fmt: skip
-            partial.unlink(missing_ok=True)
             return None
         partial.replace(target)  # atomic: a concurrent loader never maps half a file
-        log.info("event=winograd_built path=%s", target)
-    return WinogradKernel(ctypes.CDLL(str(target)))
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("event=winograd_built path=%s", target)
+    return target
