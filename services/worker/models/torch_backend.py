@@ -1,6 +1,6 @@
 """The PyTorch backend: batched inference under `torch.inference_mode`.
 
-CPU: float32 channels_last with the 3x3 convolutions on the Winograd kernel (~3x oneDNN's
+CPU: float32 channels_last with the 3x3 convolutions on the Winograd kernel (2.2x oneDNN's
 direct float32 per layer) where it builds; bfloat16 instead where the CPU has native bf16
 dot products and one bf16 layer measures faster at load; plain float32 otherwise (see
 bench/RESULTS.md). CUDA: float16 channels_last. Frames go through in batches bounded by a pixel budget; a

@@ -3,7 +3,7 @@
 oneDNN's direct convolution already runs near the CPU's multiply-add peak, and that left
 float32 at 0.55-1.3x ncnn, which uses Winograd on x86. F(6x6, 3x3) spends 1.78
 multiply-adds per output where direct convolution spends 9; `winograd.cpp` also folds the
-bias and a following PReLU into its output transform. Measured ~3.3x oneDNN float32 per
+bias and a following PReLU into its output transform. Measured 2.2-2.3x oneDNN float32 per
 64->64 layer (bench/RESULTS.md), at float32 accuracy (1e-5 relative).
 
 The kernel is compiled by the machine's C++ compiler (`$CXX`, else `c++`) with
