@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
         service.add_argument("--burst", action="store_true", help="exit once the queues are empty")
 
     prepare = commands.add_parser(
-        "prepare", help="convert the model weights and, on a GPU, build the TensorRT engines ahead of time")
+        "prepare", help="convert the model weights and build the CPU kernel or, on a GPU, the TensorRT "
+                   "engines ahead of time")
     prepare.add_argument("--mode", nargs="+", choices=[Mode.anime.value, Mode.live_action.value],
                          default=[Mode.anime.value, Mode.live_action.value])
     prepare.add_argument("--scale", type=int, nargs="+", choices=(2, 3, 4), default=None,

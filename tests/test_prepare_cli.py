@@ -1,5 +1,7 @@
 """`sharpr prepare`: fills the model caches ahead of time, or says clearly why it cannot."""
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +23,8 @@ def test_prepare_converts_the_weights_into_the_data_dir(tmp_path: Path) -> None:
     assert "realesr-animevideov3-x2-torch: ready" in result.stdout
     assert "realesr-animevideov3-x4-torch: ready" in result.stdout
     assert list((tmp_path / "models").glob("compact-*.safetensors"))
+    if shutil.which(os.environ.get("CXX") or "c++") and not torch.cuda.is_available():
+        assert list((tmp_path / "kernels").glob("winograd-*.so"))  # the CPU's kernel, built
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
