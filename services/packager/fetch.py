@@ -9,7 +9,8 @@ code the stream's client can show (`url_forbidden`, `too_many_redirects`,
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -107,12 +108,7 @@ class Fetcher:
         The byte cap counts the whole of `dest`, so parts appended one by one (HLS
         segments) share one limit.
         """
-        response = self.open(url, headers=headers)
-        try:
-            if response.status_code != 200:
-                raise Unprocessable(
-                    f"{url} answered HTTP {response.status_code}", code="fetch_failed"
-                )
+        with self._ok_response(url, headers) as response:
             declared = int(response.headers.get("content-length") or 0)
             if declared > self.max_bytes:
                 raise self.too_large()
@@ -123,28 +119,31 @@ class Fetcher:
                     if size > self.max_bytes:
                         raise self.too_large()
                     out.write(chunk)
-        except httpx.HTTPError as error:
-            raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
-        finally:
-            response.close()
         return size
 
     def read_text(self, url: str, headers: dict[str, str] | None = None, limit: int = 1 << 20) -> str:
         """A small text document (a playlist), capped at `limit` bytes."""
-        response = self.open(url, headers=headers)
-        try:
-            if response.status_code != 200:
-                raise Unprocessable(f"{url} answered HTTP {response.status_code}", code="fetch_failed")
-            body = b""
+        body = b""
+        with self._ok_response(url, headers) as response:
             for chunk in response.iter_bytes(CHUNK_BYTES):
                 body += chunk
                 if len(body) > limit:
                     raise Unprocessable(f"{url} is not a playlist of a sane size", code="unsupported_source")
+        return body.decode("utf-8", errors="replace")
+
+    @contextmanager
+    def _ok_response(self, url: str, headers: dict[str, str] | None) -> Iterator[httpx.Response]:
+        """An open 200 response to read from; closed afterwards, and a transport error
+        while reading it becomes `fetch_failed`."""
+        response = self.open(url, headers=headers)
+        try:
+            if response.status_code != 200:
+                raise Unprocessable(f"{url} answered HTTP {response.status_code}", code="fetch_failed")
+            yield response
         except httpx.HTTPError as error:
             raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
         finally:
             response.close()
-        return body.decode("utf-8", errors="replace")
 
     def too_large(self) -> TooLarge:
         return TooLarge(f"videos are limited to {self.max_bytes} bytes", code="source_too_large")
