@@ -148,7 +148,7 @@ def cpu_seconds(root: int) -> float:
     total = 0
     for pid in (root, *localservers.descendants(root)):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = localservers.stat_fields(pid)
         except OSError:
             continue  # exited while we looked
         total += int(fields[11]) + int(fields[12])
