@@ -6,14 +6,14 @@
 // interpolation points 0, +-1, +-2, +-1/2 and infinity, as in Lavin & Gray 2016). Each
 // thread takes a run of 6x6 output tiles and works through it in blocks small enough that
 // the transformed input and the 64 products stay in its L2 cache; the transformed weights
-// (64 x Cin x Cout) are prepared once by the caller (`winograd.transform_weights`). Built by `winograd.py` with
-// -march=native on the machine that runs it, so the vectors are as wide as that CPU's.
+// (64 x Cin x Cout) are prepared once by the caller (`winograd.transform_weights`). Built
+// by `winograd.py` with -march=native on the machine that runs it, so the vectors are as
+// wide as that CPU's.
 //
 // Built with -ffp-contract=fast: a * b + c becomes one fused multiply-add.
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -175,6 +175,9 @@ struct Conv {
         float* m = v + v_size;
         for (long start = first; start < last; start += kBlockTiles) {
             const int count = static_cast<int>(std::min<long>(kBlockTiles, last - start));
+            // A short last block still runs whole micro-kernels: its padding rows hold
+            // zeros or an earlier block's data, and their products land in rows of `m`
+            // that the output transform never reads.
             const int padded = (count + kRows - 1) / kRows * kRows;
             for (int s = 0; s < count; ++s) transform_input(start + s, s, v);
             for (int p = 0; p < kPoints; ++p) {
@@ -207,8 +210,6 @@ int sharpr_winograd_conv3x3(const float* x, const float* u, const float* bias, c
     if (cin % kLanes || cout % kLanes || n < 1 || h < 1 || w < 1) return -1;
     Conv conv{x, u, bias, slope, y, n, h, w, cin, cout, (h + kTile - 1) / kTile, (w + kTile - 1) / kTile};
     const long total = conv.tiles();
-    // Padded rows in a block's last micro-kernel read whatever the buffer holds; harmless,
-    // their products are never stored back.
     threads = static_cast<int>(std::max(1L, std::min<long>(threads, total / kRows)));
     const long share = (total + threads - 1) / threads;
     std::vector<std::thread> helpers;
