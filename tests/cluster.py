@@ -11,12 +11,15 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
+import httpx
 from redis import Redis
 
 from services.core import localservers
@@ -37,6 +40,7 @@ class Cluster:
     redis_port: int
     s3_url: str
     services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    weed_ports: localservers.WeedPorts | None = None
     redis_process: subprocess.Popen[bytes] | None = None
     weed_process: subprocess.Popen[bytes] | None = None
     bucket: str = field(default_factory=lambda: f"f-{uuid.uuid4().hex[:12]}")
@@ -44,10 +48,10 @@ class Cluster:
     @classmethod
     def start(cls, root: Path) -> "Cluster":
         ports = localservers.WeedPorts.pick()
-        cluster = cls(root=root, redis_port=localservers.free_port(), s3_url=f"http://127.0.0.1:{ports.s3}")
+        cluster = cls(root=root, redis_port=localservers.free_port(), s3_url=f"http://127.0.0.1:{ports.s3}",
+                      weed_ports=ports)
         cluster.start_redis()
-        with (root / "weed.log").open("ab") as log:
-            cluster.weed_process = localservers.start_weed(root / "weed", ports, ACCESS_KEY, SECRET_KEY, log=log)
+        cluster.start_s3()
         return cluster
 
     @property
@@ -74,11 +78,27 @@ class Cluster:
         with (self.root / "redis.log").open("ab") as log:
             self.redis_process = localservers.start_redis(self.root / "redis", self.redis_port, log=log)
 
-    def restart_redis(self, down_seconds: float) -> None:
+    def restart_redis(self, down_seconds: float, kill: bool = False) -> None:
+        """Stop Redis (SIGTERM, or SIGKILL as a crash would), start it again after a while."""
         assert self.redis_process is not None
-        localservers.stop_process(self.redis_process)
+        _stop(self.redis_process, kill)
         time.sleep(down_seconds)
         self.start_redis()
+
+    def start_s3(self) -> None:
+        """`weed mini` on the cluster's ports and data dir: a restart keeps every object."""
+        assert self.weed_ports is not None
+        with (self.root / "weed.log").open("ab") as log:
+            self.weed_process = localservers.start_weed(self.root / "weed", self.weed_ports, ACCESS_KEY, SECRET_KEY,
+                                                        log=log)
+
+    def restart_s3(self, down_seconds: float) -> None:
+        """Kill the S3 server outright, so connections are refused, and start it again
+        `down_seconds` later."""
+        assert self.weed_process is not None
+        _stop(self.weed_process, kill=True)
+        time.sleep(down_seconds)
+        self.start_s3()
 
     def run(self, name: str, command: str, **overrides: str) -> subprocess.Popen[bytes]:
         """Start `sharpr <command>` as service `name`, its log at root/<name>.log."""
@@ -91,6 +111,14 @@ class Cluster:
             )
         self.services[name] = process
         return process
+
+    def start_api(self, name: str, port: int | None = None) -> httpx.Client:
+        """`sharpr api` as service `name`; returns a client once it is ready."""
+        port = port or localservers.free_port()
+        self.run(name, "api", SHARPR_API_PORT=str(port))
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        wait_for(lambda: _ready(api), 60, f"{name} ready")
+        return api
 
     def log(self, name: str) -> str:
         return (self.root / f"{name}.log").read_text(errors="replace")
@@ -126,6 +154,52 @@ class Cluster:
 
     def streams(self, settings: Settings) -> StreamStore:
         return StreamStore(self.redis(), settings.stream_ttl_seconds)
+
+
+def _ready(api: httpx.Client) -> bool:
+    try:
+        return api.get("/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class StatusPoller:
+    """Asks the API for a stream's status and for liveness every 0.2 s from a thread, as a
+    client and an orchestrator would during an outage, and keeps every answer's status."""
+
+    def __init__(self, api: httpx.Client, stream_id: str, token: str) -> None:
+        self.api, self.stream_id, self.token = api, stream_id, token
+        self.status: list[int] = []
+        self.liveness: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.2):
+            self.status.append(self.api.get(f"/v1/streams/{self.stream_id}",
+                                            headers={"Authorization": f"Bearer {self.token}"}).status_code)
+            self.liveness.append(self.api.get("/healthz").status_code)
+
+    def assert_no_server_error_but_503(self) -> None:
+        assert self.status, "the API was never asked"
+        assert set(self.status) <= {200, 503}, f"stream status answers: {sorted(set(self.status))}"
+        assert set(self.liveness) == {200}, f"liveness answers: {sorted(set(self.liveness))}"
+
+
+def _stop(process: subprocess.Popen[bytes], kill: bool) -> None:
+    if kill:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    else:
+        localservers.stop_process(process)
 
 
 def create_bucket(settings: Settings) -> None:

@@ -6,17 +6,16 @@ playlist covering every second of its input and no duplicate segment.
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.core import keys
 from services.core.intake import end_stream
 from services.core.localservers import free_port
-from services.core.schemas import ClipState
+from services.core.schemas import ClipState, Enhancement
 from services.core.settings import get_settings
 from services.core.storage import open_store
 from tests.api_client import auth, send_clip
-from tests.cluster import Cluster, send_clips, wait_for, wait_until_ended
+from tests.cluster import Cluster, StatusPoller, send_clips, wait_for, wait_until_ended
 from tests.faulty_s3_proxy import running_proxy
 from tests.media import write_clip
 from tests.stream_checks import assert_complete_playlist
@@ -80,38 +79,58 @@ def test_stream_rides_out_s3_answering_503_for_a_while(cluster: Cluster, clips):
     assert_complete_playlist(settings, stream.id, {0: 2.0, 1: 2.0}, FPS)
 
 
-def test_redis_restarted_mid_clip_the_stream_still_finishes(cluster: Cluster, clips):
+def test_redis_killed_mid_clip_and_back_5s_later_the_stream_finishes_on_the_same_processes(
+    cluster: Cluster, clips,
+):
     settings = get_settings()
     streams = cluster.streams(settings)
-    cluster.run("worker", "worker")
-    cluster.run("packager", "packager")
-    stream = send_clips(settings, streams, {0: clips["long"], 1: clips["short"]})
-    wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip 0 started", interval=0.05)
-    cluster.restart_redis(down_seconds=1.0)
-
-    end_stream(streams, settings, streams.get_stream(stream.id))
-    wait_until_ended(streams, stream.id, timeout=120)
+    api = cluster.start_api("api")
+    worker = cluster.run("worker", "worker")
+    packager = cluster.run("packager", "packager")
+    stream, token = streams.create_stream(Enhancement(scale=2))
+    with StatusPoller(api, stream.id, token) as poller:
+        send_clips(settings, streams, {0: clips["long"], 1: clips["short"]}, stream)
+        wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip 0 started", interval=0.05)
+        cluster.restart_redis(down_seconds=5.0, kill=True)
+        end_stream(streams, settings, streams.get_stream(stream.id))
+        wait_until_ended(streams, stream.id, timeout=120)
     assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
+    assert worker.poll() is None and packager.poll() is None, "a service died with Redis"
+    poller.assert_no_server_error_but_503()
+    assert 503 in poller.status, "the outage never reached the API"
+
+
+def test_s3_refusing_connections_for_20s_loses_nothing(cluster: Cluster, clips):
+    settings = get_settings()
+    streams = cluster.streams(settings)
+    api = cluster.start_api("api")
+    worker = cluster.run("worker", "worker")
+    packager = cluster.run("packager", "packager")
+    stream, token = streams.create_stream(Enhancement(scale=2))
+    with StatusPoller(api, stream.id, token) as poller:
+        send_clips(settings, streams, {0: clips["long"], 1: clips["short"]}, stream)
+        wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 60, "clip 0 started", interval=0.05)
+        cluster.restart_s3(down_seconds=20.0)
+        end_stream(streams, settings, streams.get_stream(stream.id))
+        wait_until_ended(streams, stream.id, timeout=180)
+    assert all(not c.degraded and c.state == ClipState.packaged for c in streams.get_clips(stream.id))
+    assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
+    assert worker.poll() is None and packager.poll() is None, "a service died with S3"
+    poller.assert_no_server_error_but_503()
 
 
 def test_api_restarted_mid_stream_clients_reregister_and_the_stream_completes(cluster: Cluster, clips):
     settings = get_settings()
     streams = cluster.streams(settings)
-    port = str(free_port())
-    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-
-    def start_api(name: str) -> None:
-        cluster.run(name, "api", SHARPR_API_PORT=port)
-        wait_for(lambda: _ready(api), 60, "api ready")
-
-    start_api("api-a")
+    port = free_port()
+    api = cluster.start_api("api-a", port)
     cluster.run("worker", "worker")
     cluster.run("packager", "packager")
     stream = api.post("/v1/streams", json={"mode": "anime", "scale": 2}).json()
     assert send_clip(api, stream, 0, clips["short"]).status_code == 202
     cluster.kill("api-a")
 
-    start_api("api-b")
+    cluster.start_api("api-b", port)
     # The client did not see its answer for clip 0 and sends it again: 409 says it is in.
     again = api.post(f"/v1/streams/{stream['id']}/clips", headers=auth(stream["token"]),
                      json={"seq": 0, "key": f"streams/{stream['id']}/input/000000.webm"})
@@ -121,9 +140,3 @@ def test_api_restarted_mid_stream_clients_reregister_and_the_stream_completes(cl
     wait_until_ended(streams, stream["id"], timeout=90)
     assert_complete_playlist(settings, stream["id"], {0: 2.0, 1: 2.0}, FPS)
 
-
-def _ready(api: httpx.Client) -> bool:
-    try:
-        return api.get("/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False

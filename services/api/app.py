@@ -16,7 +16,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +26,7 @@ from services.api.ratelimit import FixedWindow, RateLimited, RateLimitMiddleware
 from services.api.routes import health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
+from services.core.jobqueue import async_redis_client
 from services.core.settings import get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamReader
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    redis = AsyncRedis.from_url(settings.redis_url, socket_timeout=5)
+    redis = async_redis_client(settings.redis_url)
     app.state.limiter = FixedWindow(redis)
     app.state.reader = StreamReader(redis)
     try:

@@ -3,8 +3,8 @@
 One Redis round trip per request (a pipeline of INCR and EXPIRE per counter), from the
 event loop through an asyncio Redis client, so a refused request costs no thread, no
 routing and no body parsing. The same counter caps how many streams one address creates.
-Counting fails open: if Redis is down, every route that needs it answers 503 anyway, and
-the liveness probe must not.
+While Redis is away the counters live in this process instead (each API process then
+allows its own share), so an outage neither opens the API to floods nor takes it down.
 """
 
 import hashlib
@@ -52,21 +52,25 @@ class FixedWindow:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self.local: dict[str, int] = {}  # counters kept here while Redis is away
 
     async def hit(self, *charges: tuple[Limit, str]) -> RateLimited | None:
         """Count one hit on each (limit, subject); the refusal for the first one over, if any."""
         now = time.time()
+        counter_keys = [
+            f"{REDIS_PREFIX}:rate:{limit.name}:{subject}:{int(now // limit.window)}" for limit, subject in charges
+        ]
         pipe = self.redis.pipeline(transaction=False)
-        for limit, subject in charges:
-            window = int(now // limit.window)
-            key = f"{REDIS_PREFIX}:rate:{limit.name}:{subject}:{window}"
+        for (limit, _), key in zip(charges, counter_keys):
             pipe.incr(key)
             pipe.expire(key, limit.window + 1)
         try:
             counts = (await pipe.execute())[::2]
         except (RedisError, OSError) as error:
-            log.warning("rate limit not counted error=%r", str(error))
-            return None
+            log.warning("event=rate_limit_counted_locally error=%r", str(error))
+            counts = self._count_locally(counter_keys)
+        else:
+            self.local.clear()
         for (limit, _), count in zip(charges, counts):
             if count > limit.count:
                 retry_after = max(1, math.ceil((now // limit.window + 1) * limit.window - now))
@@ -75,6 +79,17 @@ class FixedWindow:
                     f"retry in {retry_after} s", retry_after, code=limit.code,
                 )
         return None
+
+    def _count_locally(self, counter_keys: list[str]) -> list[int]:
+        """This process's own counts (a key names its window, so a new window starts at 0);
+        cleared once Redis answers again, or past 100,000 keys so memory stays bounded."""
+        if len(self.local) > 100_000:
+            self.local.clear()
+        counts = []
+        for key in counter_keys:
+            self.local[key] = self.local.get(key, 0) + 1
+            counts.append(self.local[key])
+        return counts
 
 
 def request_limits(settings: Settings) -> tuple[Limit, Limit]:

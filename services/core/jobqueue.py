@@ -7,6 +7,12 @@ imports the worker. Job ids are deterministic, so enqueueing twice is harmless.
 from functools import lru_cache
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Callback, Job
@@ -30,10 +36,44 @@ INGEST_JOB = "services.packager.ingest.ingest_video"
 RETRY = Retry(max=3, interval=[0, 10, 30])
 
 
+# How long a Redis restart or a dropped connection may last before a command gives up.
+# Services ride it out (a command waits and then succeeds); the API must answer at once
+# (503) instead, so a client's request never hangs on an outage.
+OUTAGE_SECONDS = 60.0
+API_OUTAGE_SECONDS = 0.5
+RETRIED_ERRORS = [RedisConnectionError, RedisTimeoutError]
+
+
+def _backoff(outage_seconds: float) -> tuple[ExponentialBackoff, int]:
+    """Exponential backoff from 50 ms, capped at 4 s a wait, with as many retries as it
+    takes for the waits to add up to `outage_seconds`."""
+    backoff = ExponentialBackoff(cap=min(4.0, outage_seconds), base=0.05)
+    retries, waited = 0, 0.0
+    while waited < outage_seconds:
+        retries += 1
+        waited += backoff.compute(retries)
+    return backoff, retries
+
+
 @lru_cache
-def redis_client(url: str) -> Redis:
-    """One connection pool per URL and process."""
-    return Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+def redis_client(url: str, outage_seconds: float = OUTAGE_SECONDS) -> Redis:
+    """One connection pool per URL, outage budget and process; idle connections are
+    checked before use, and commands that meet a dropped connection or a restarting
+    server retry with backoff for `outage_seconds`."""
+    backoff, retries = _backoff(outage_seconds)
+    return Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+        retry=RedisRetry(backoff, retries), retry_on_error=RETRIED_ERRORS,
+    )
+
+
+def async_redis_client(url: str, outage_seconds: float = API_OUTAGE_SECONDS) -> AsyncRedis:
+    """The asyncio client the API reads with, retrying like `redis_client`."""
+    backoff, retries = _backoff(outage_seconds)
+    return AsyncRedis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
+        retry=AsyncRedisRetry(backoff, retries), retry_on_error=RETRIED_ERRORS,
+    )
 
 
 def _enqueue(

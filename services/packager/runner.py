@@ -11,6 +11,7 @@ from rq import Queue, Worker
 
 from services.core.jobqueue import INGEST_QUEUE, PACKAGE_QUEUE, redis_client
 from services.core.settings import Settings
+from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
 
 log = logging.getLogger(__name__)
 
@@ -20,5 +21,11 @@ def run_packager(settings: Settings, burst: bool = False) -> None:
     redis = redis_client(settings.redis_url)
     queues = [Queue(name, connection=redis) for name in (PACKAGE_QUEUE, INGEST_QUEUE)]
     log.info("packager starting queues=%s burst=%s", ",".join(q.name for q in queues), burst)
-    # The scheduler moves retried jobs (jobqueue.RETRY intervals) back onto their queue.
-    Worker(queues, connection=redis).work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    # A short worker TTL makes RQ block on the queues for 15 s at a time (TTL - 15), so the
+    # scheduler, which moves delayed retries back onto their queue, is checked that often;
+    # with RQ's defaults it waited up to ten minutes after a Redis restart.
+    keep_working(
+        lambda: Worker(queues, connection=redis, worker_ttl=SCHEDULER_CHECK_SECONDS + 15,
+                       maintenance_interval=SCHEDULER_CHECK_SECONDS),
+        burst=burst, logging_level=settings.log_level,
+    )

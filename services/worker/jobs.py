@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 
@@ -112,7 +113,8 @@ def _upscale(
 
 
 def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> ProgressCallback:
-    """Write frames done/total to the clip and the job's meta, at most ~2 times a second."""
+    """Write frames done/total to the clip and the job's meta, at most ~2 times a second;
+    a write that fails even after the client's retries is logged and dropped."""
     job = get_current_job()
     last = 0.0
 
@@ -122,10 +124,13 @@ def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> Progress
         if now - last < PROGRESS_MIN_INTERVAL and done < total:
             return
         last = now
-        store.update_clip(stream_id, seq, frames_done=done, frames_total=total)
-        if job is not None:
-            job.meta["progress"] = {"frames_done": done, "frames_total": total}
-            job.save_meta()
+        try:
+            store.update_clip(stream_id, seq, frames_done=done, frames_total=total)
+            if job is not None:
+                job.meta["progress"] = {"frames_done": done, "frames_total": total}
+                job.save_meta()
+        except RedisError as error:  # progress is for show: an outage must not fail the clip
+            log.warning("event=progress_not_recorded stream=%s clip=%d error=%r", stream_id, seq, str(error))
 
     return record
 

@@ -23,6 +23,7 @@ from rq.worker import WorkerStatus
 from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
+from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
 from services.worker.jobs import model_upscaler
 from services.worker.upscaler import Upscaler
 
@@ -67,12 +68,14 @@ class HeartbeatWorker(SimpleWorker):
     StartedJobRegistry for the whole job timeout + 60 s: a killed worker's clip would wait
     16 minutes, then up to RQ's 10-minute maintenance interval, before anyone retried it,
     and its live stream would stall that long. Here the claim lasts `ttl` seconds and is
-    renewed every `ttl / 4`; every worker cleans the registries every `ttl / 2`.
+    renewed every `ttl / 4`; every worker cleans the registries (and checks its scheduler)
+    every `ttl / 2` or `SCHEDULER_CHECK_SECONDS`, whichever is shorter.
     """
 
     def __init__(self, queues: list[Queue], *, ttl: int, **kwargs: Any) -> None:
         # RQ blocks on the queue for worker_ttl - 15 s between maintenance checks.
-        super().__init__(queues, worker_ttl=ttl, maintenance_interval=ttl // 2, **kwargs)
+        super().__init__(queues, worker_ttl=ttl, maintenance_interval=min(ttl // 2, SCHEDULER_CHECK_SECONDS),
+                         **kwargs)
         self.claim_ttl = ttl
 
     def get_heartbeat_ttl(self, job: Job) -> int:
@@ -101,10 +104,12 @@ class HeartbeatWorker(SimpleWorker):
 def run_worker(settings: Settings, burst: bool = False) -> None:
     warm_up(settings)
     redis = redis_client(settings.redis_url)
-    worker = HeartbeatWorker(
-        [Queue(UPSCALE_QUEUE, connection=redis)], connection=redis, ttl=settings.worker_ttl_seconds,
-        name=f"upscale-{os.uname().nodename}-{os.getpid()}",
-    )
     log.info("event=worker_start burst=%s", burst)
     # The scheduler puts retries (Retry intervals) back on the queue when they are due.
-    worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    keep_working(
+        lambda: HeartbeatWorker(
+            [Queue(UPSCALE_QUEUE, connection=redis)], connection=redis, ttl=settings.worker_ttl_seconds,
+            name=f"upscale-{os.uname().nodename}-{os.getpid()}",
+        ),
+        burst=burst, logging_level=settings.log_level,
+    )
