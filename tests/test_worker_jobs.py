@@ -5,17 +5,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from rq import Queue
+from rq import Queue, Retry
 from rq.job import Job
 
-from services.core import keys
+from services.core import jobqueue, keys
+from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
 from services.core.schemas import Clip, ClipState, Enhancement
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
+from services.worker import jobs
 from tests.conftest import run_queues
 from tests.media import write_clip
+from tests.stream_checks import assert_complete_playlist
 
 
 def upload(settings: Settings, key: str, path: Path) -> None:
@@ -124,16 +127,46 @@ def test_failed_attempt_with_retries_left_leaves_the_clip_for_the_retry(settings
     assert package_job_ids(redis) == []
 
 
-def test_last_failed_attempt_fails_the_clip_and_packages_the_stream(settings, redis, tmp_path):
+def test_upscale_failing_on_every_retry_publishes_the_clip_unenhanced_and_degraded(
+    settings, redis, tmp_path, monkeypatch,
+):
+    """An infrastructure failure that outlasts every retry: the clip's seconds still play."""
+    monkeypatch.setattr(jobqueue, "RETRY", Retry(max=1, interval=0))  # retries at once, not in 10 s
+    real_upscale = jobs._upscale
+
+    def upscale_failing_with_the_model(*args, use_model: bool):
+        if use_model:
+            raise ConnectionResetError("connection reset by peer")
+        return real_upscale(*args, use_model=use_model)
+
+    monkeypatch.setattr(jobs, "_upscale", upscale_failing_with_the_model)
+    clip_file = tmp_path / "rec.webm"
+    frames = write_clip(clip_file, seconds=2, width=64, height=36, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.degraded, clip.frames_done) == (ClipState.encoded, True, frames)
+    assert (clip.width, clip.height) == (128, 72)
+    assert clip.error_code == "upscale_failed" and "connection reset" in clip.error
+    assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "failed"
+    end_stream(store, settings, store.get_stream(stream_id))
+    run_queues(redis, PACKAGE_QUEUE)
+    assert_complete_playlist(settings, stream_id, {0: 2.0}, 15)
+    assert store.get_clip(stream_id, 0).state == ClipState.packaged
+
+
+def test_when_even_the_unenhanced_fallback_fails_the_clip_fails_and_the_stream_packages(
+    settings, redis, tmp_path, monkeypatch,
+):
+    monkeypatch.setattr(jobqueue, "RETRY", Retry(max=1, interval=0))
     store, stream_id = register_clip(settings, redis, tmp_path, None)  # input never uploaded
-    job = Job.fetch(f"upscale-{stream_id}-0", connection=redis)
-    job.retries_left = 0  # as RQ leaves it before the last attempt
-    job.save()
 
     run_queues(redis, UPSCALE_QUEUE)
 
     clip = store.get_clip(stream_id, 0)
     assert (clip.state, clip.error_code) == (ClipState.failed, "upscale_failed")
     assert "NoSuchKey" in clip.error
-    assert job.get_status(refresh=True) == "failed"
+    assert Job.fetch(f"unenhanced-{stream_id}-0", connection=redis).get_status() == "failed"
     assert package_job_ids(redis) == [f"package-{stream_id}-0"]

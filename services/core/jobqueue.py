@@ -26,6 +26,9 @@ INGEST_QUEUE = "ingest"
 UPSCALE_JOB = "services.worker.jobs.upscale_clip"
 # Runs after every failed attempt; it fails the clip once no retry is left.
 UPSCALE_FAILED_CALLBACK = "services.worker.jobs.upscale_failed"
+# What a clip gets once its upscale has failed on every retry: published without the model.
+UNENHANCED_JOB = "services.worker.jobs.publish_unenhanced"
+UNENHANCED_FAILED_CALLBACK = "services.worker.jobs.unenhanced_failed"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.packager.ingest.ingest_video"
 
@@ -96,6 +99,13 @@ def enqueue_upscale(redis: Redis, settings: Settings, stream_id: str, seq: int) 
     return _enqueue(
         redis, UPSCALE_QUEUE, UPSCALE_JOB, f"upscale-{stream_id}-{seq}",
         settings.job_timeout_seconds, stream_id, seq, on_failure=UPSCALE_FAILED_CALLBACK,
+    )
+
+
+def enqueue_unenhanced(redis: Redis, settings: Settings, stream_id: str, seq: int) -> Job:
+    return _enqueue(
+        redis, UPSCALE_QUEUE, UNENHANCED_JOB, f"unenhanced-{stream_id}-{seq}",
+        settings.job_timeout_seconds, stream_id, seq, on_failure=UNENHANCED_FAILED_CALLBACK,
     )
 
 

@@ -1,11 +1,12 @@
-"""The RQ job on queue "upscale": one clip from S3, through the model, back to S3.
+"""The RQ jobs on queue "upscale": one clip from S3, through the model, back to S3.
 
 `upscale_clip` is safe to run twice (a finished clip only re-triggers packaging). Bad media
-fails the clip at once and never retries; anything else (S3 down) raises so RQ retries,
-and `upscale_failed` - the job's on_failure callback - marks the clip failed once the
-retries are spent, so the stream never waits on it. Either way packaging is enqueued: the
-packager skips a failed clip and the playlist goes on. A clip the model cannot process is
-not failed at all: it is upscaled by the plain resize and marked degraded.
+fails the clip at once and never retries; anything else (S3 down) raises so RQ retries.
+Once the retries are spent, `upscale_failed` - the job's on_failure callback - queues
+`publish_unenhanced`, which publishes the clip scaled without the model and marked
+degraded, so no recorded second is lost; only if that fails for good too is the clip
+failed (the packager skips it and the playlist goes on). A clip the model cannot process
+is degraded the same way within its first job.
 """
 
 import asyncio
@@ -23,7 +24,7 @@ from rq.job import Job
 
 from services.core import keys
 from services.core.errors import BadMedia, SharprError
-from services.core.jobqueue import enqueue_package, redis_client
+from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
 from services.core.schemas import ClipState, Enhancement
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
@@ -37,6 +38,15 @@ PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes to Redis
 
 
 def upscale_clip(stream_id: str, seq: int) -> None:
+    _encode_clip(stream_id, seq, use_model=True)
+
+
+def publish_unenhanced(stream_id: str, seq: int) -> None:
+    """The last resort for a clip whose upscale failed on every retry: the plain resize."""
+    _encode_clip(stream_id, seq, use_model=False)
+
+
+def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     settings = get_settings()
     redis = redis_client(settings.redis_url)
     store = StreamStore(redis, settings.stream_ttl_seconds)
@@ -48,14 +58,17 @@ def upscale_clip(stream_id: str, seq: int) -> None:
         log.info("event=clip_already_encoded stream=%s clip=%d", stream_id, seq)
         enqueue_package(redis, settings, stream_id, seq)
         return
-    store.update_clip(stream_id, seq, state=ClipState.upscaling, error_code=None, error=None)
+    # The fallback keeps the reason its clip is degraded; a fresh attempt starts clean.
+    errors = {"error_code": None, "error": None} if use_model else {}
+    store.update_clip(stream_id, seq, state=ClipState.upscaling, **errors)
     progress = _progress_recorder(store, stream_id, seq)
     with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
         source = Path(tmp) / f"input{Path(clip.key).suffix}"
         output = Path(tmp) / "output.mp4"
         asyncio.run(_download(settings, clip.key, source))
         try:
-            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_id, seq)
+            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_id, seq,
+                                        use_model=use_model)
         except BadMedia as error:
             log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, error.message)
             _fail_clip(redis, settings, stream_id, seq, error.code, error.message)
@@ -76,7 +89,7 @@ def upscale_clip(stream_id: str, seq: int) -> None:
 def upscale_failed(
     job: Job, connection: Redis, kind: type[BaseException], error: BaseException, tb: TracebackType | None,
 ) -> None:
-    """on_failure callback: once RQ will not retry, fail the clip so the stream goes on.
+    """on_failure callback: once RQ will not retry, publish the clip unenhanced instead.
 
     RQ 2.12 calls it on every failed attempt, before it decides to retry (and for jobs
     found abandoned), while `retries_left` still counts the coming retry.
@@ -85,10 +98,31 @@ def upscale_failed(
         return
     stream_id, seq = job.args
     settings = get_settings()
-    code = error.code if isinstance(error, SharprError) else "upscale_failed"
-    message = "".join(traceback.format_exception_only(kind, error)).strip()
+    redis = redis_client(settings.redis_url)
+    code, message = _failure(kind, error)
+    log.error("event=upscale_failed_for_good stream=%s clip=%d fallback=unenhanced error=%r", stream_id, seq, message)
+    store = StreamStore(redis, settings.stream_ttl_seconds)
+    if store.get_clip(stream_id, seq) is not None:
+        store.update_clip(stream_id, seq, error_code=code, error=message)
+    enqueue_unenhanced(redis, settings, stream_id, seq)
+
+
+def unenhanced_failed(
+    job: Job, connection: Redis, kind: type[BaseException], error: BaseException, tb: TracebackType | None,
+) -> None:
+    """on_failure callback of `publish_unenhanced`: fail the clip so the stream goes on."""
+    if job.retries_left:
+        return
+    stream_id, seq = job.args
+    settings = get_settings()
+    code, message = _failure(kind, error)
     log.error("event=clip_failed_for_good stream=%s clip=%d error=%r", stream_id, seq, message)
     _fail_clip(redis_client(settings.redis_url), settings, stream_id, seq, code, message)
+
+
+def _failure(kind: type[BaseException], error: BaseException) -> tuple[str, str]:
+    code = error.code if isinstance(error, SharprError) else "upscale_failed"
+    return code, "".join(traceback.format_exception_only(kind, error)).strip()
 
 
 def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
@@ -100,15 +134,16 @@ def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
 
 def _upscale(
     source: Path, output: Path, enhancement: Enhancement, settings: Settings,
-    progress: ProgressCallback, stream_id: str, seq: int,
+    progress: ProgressCallback, stream_id: str, seq: int, *, use_model: bool,
 ) -> tuple[TranscodeResult, bool]:
-    """(result, degraded): the model if it loads and runs, else the plain resize."""
-    try:
-        return transcode(source, output, model_upscaler(enhancement, settings), settings, progress), False
-    except BadMedia:
-        raise
-    except Exception:
-        log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)
+    """(result, degraded): the model if asked for and it loads and runs, else the plain resize."""
+    if use_model:
+        try:
+            return transcode(source, output, model_upscaler(enhancement, settings), settings, progress), False
+        except BadMedia:
+            raise
+        except Exception:
+            log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)
     return transcode(source, output, ResizeUpscaler(enhancement.scale), settings, progress), True
 
 
