@@ -1,7 +1,8 @@
 """An HTTP proxy in front of the real S3 server that can fail or hold requests on demand.
 
 `fail_for(seconds)` answers every request with S3's 503 SlowDown for a while (what S3 does
-under load); `hold(match)` parks requests whose "METHOD path" contains `match` for good
+under load), counted from the next request, so the failure always meets traffic however
+slowly the services run; `hold(match)` parks requests whose "METHOD path" contains `match` for good
 (they never reach S3), so a test knows a service is stopped exactly there and can kill it. Everything else is passed
 through byte for byte, signatures included (the Host header is kept).
 """
@@ -25,6 +26,7 @@ class FaultyS3Proxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = urlsplit(upstream)
         self.failing_until = 0.0
+        self.fail_seconds: float | None = None  # armed: the next request starts the failure
         self.failed = 0
         self.hold_match: str | None = None
         self.held = threading.Event()
@@ -35,7 +37,7 @@ class FaultyS3Proxy(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def fail_for(self, seconds: float) -> None:
-        self.failing_until = time.monotonic() + seconds
+        self.fail_seconds = seconds
 
     def hold(self, match: str) -> None:
         self.hold_match = match
@@ -52,6 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _relay(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
         proxy = self.server
+        if proxy.fail_seconds is not None:
+            proxy.failing_until, proxy.fail_seconds = time.monotonic() + proxy.fail_seconds, None
         if time.monotonic() < proxy.failing_until:
             proxy.failed += 1
             self._answer(503, {"Content-Type": "application/xml"}, SLOW_DOWN)

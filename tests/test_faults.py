@@ -70,13 +70,15 @@ def test_stream_rides_out_s3_answering_503_for_a_while(cluster: Cluster, clips):
     with running_proxy(cluster.s3_url) as proxy:
         cluster.run("worker", "worker", SHARPR_S3_ENDPOINT_URL=proxy.url)
         cluster.run("packager", "packager", SHARPR_S3_ENDPOINT_URL=proxy.url)
-        stream = send_clips(settings, streams, {0: clips["short"], 1: clips["short"]})
+        stream = send_clips(settings, streams, {0: clips["long"], 1: clips["short"]})
+        # Once clip 0 is being upscaled its upload falls in the window, however slow the start.
+        wait_for(lambda: streams.get_clip(stream.id, 0).frames_done > 0, 90, "clip 0 started", interval=0.05)
         proxy.fail_for(6.0)
-        end_stream(streams, settings, stream)
+        end_stream(streams, settings, streams.get_stream(stream.id))
         wait_until_ended(streams, stream.id, timeout=120)
         assert proxy.failed > 0
     assert all(not c.degraded and c.state == ClipState.packaged for c in streams.get_clips(stream.id))
-    assert_complete_playlist(settings, stream.id, {0: 2.0, 1: 2.0}, FPS)
+    assert_complete_playlist(settings, stream.id, {0: 6.0, 1: 2.0}, FPS)
 
 
 def test_redis_killed_mid_clip_and_back_5s_later_the_stream_finishes_on_the_same_processes(
