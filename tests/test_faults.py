@@ -4,12 +4,16 @@ playlist covering every second of its input and no duplicate segment.
 """
 
 import asyncio
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Queue, Worker
 
 from services.core import keys
 from services.core.intake import end_stream
+from services.core.jobqueue import PACKAGE_JOB, PACKAGE_QUEUE
 from services.core.localservers import free_port
 from services.core.schemas import ClipState, Enhancement
 from services.core.settings import get_settings
@@ -142,3 +146,17 @@ def test_api_restarted_mid_stream_clients_reregister_and_the_stream_completes(cl
     wait_until_ended(streams, stream["id"], timeout=90)
     assert_complete_playlist(settings, stream["id"], {0: 2.0, 1: 2.0}, FPS)
 
+
+
+def test_a_delayed_retry_runs_on_time_after_a_redis_restart(cluster: Cluster):
+    """RQ's scheduler moves due retries back onto their queue; it must outlive the restart
+    (or be restarted within seconds), not wait RQ's ten-minute maintenance interval."""
+    cluster.run("packager", "packager")
+    queue = Queue(PACKAGE_QUEUE, connection=cluster.redis())
+    wait_for(lambda: len(Worker.all(queue=queue)) == 1, 60, "packager registered")
+    # A packaging run for a stream that does not exist: it finishes at once, doing nothing.
+    job = queue.enqueue_in(timedelta(seconds=10), PACKAGE_JOB, "0" * 32, None)
+    cluster.restart_redis(down_seconds=5.0, kill=True)
+    back = time.monotonic()
+    wait_for(lambda: job.get_status(refresh=True) == "finished", 60, "the delayed job ran")
+    assert time.monotonic() - back < 60
