@@ -180,6 +180,30 @@ def test_requests_per_token_are_limited_per_token(make_api):
     assert api.get(f"/v1/streams/{second['id']}", headers=auth(second["token"])).status_code == 200
 
 
+def test_a_percent_encoded_token_is_counted_as_the_same_token(make_api):
+    api = make_api(rate_limit_per_token=3, rate_limit_window_seconds=20)
+    stream = new_stream(api)
+    url = f"/v1/streams/{stream['id']}"
+    encoded = "%{:02X}".format(ord(stream["token"][0])) + stream["token"][1:]
+    polls = [api.get(f"{url}?token={encoded}") for _ in range(3)]
+    assert [r.status_code for r in polls] == [200] * 3
+    assert_rate_limited(api.get(url, headers=auth(stream["token"])), "rate_limited", 20)
+    assert_rate_limited(api.get(f"{url}?token={encoded}"), "rate_limited", 20)
+
+
+def test_a_second_token_parameter_is_refused(make_api):
+    api = make_api(rate_limit_per_token=3, rate_limit_window_seconds=20)
+    stream = new_stream(api)
+    url = f"/v1/streams/{stream['id']}"
+    for query in (f"token=decoy&token={stream['token']}", f"token={stream['token']}&token={stream['token']}",
+                  f"%74oken=decoy&token={stream['token']}"):
+        refused = api.get(f"{url}?{query}")
+        assert refused.status_code == 400 and error_code(refused) == "token_duplicated", query
+    events = api.get(f"{url}/events?token=decoy&token={stream['token']}")
+    assert events.status_code == 400 and error_code(events) == "token_duplicated"
+    assert api.get(url, params={"token": stream["token"]}).status_code == 200
+
+
 def test_refusals_carry_cors_headers_for_the_extension(make_api):
     api = make_api(rate_limit_per_address=1)
     origin = {"Origin": "chrome-extension://abcdefgh"}

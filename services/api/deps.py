@@ -6,6 +6,7 @@ from fastapi import Depends, Header, Query, Request
 from redis import Redis
 
 from services.api.ratelimit import client_address, stream_limit
+from services.api.tokens import presented_token
 from services.core.errors import NotFound, Unauthorized
 from services.core.jobqueue import API_OUTAGE_SECONDS, redis_client
 from services.core.keys import STREAM_ID_RE
@@ -57,12 +58,13 @@ ReaderDep = Annotated[StreamReader, Depends(get_reader)]
 
 
 async def get_token(
+    request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <stream token>")] = None,
     token: Annotated[str | None, Query(description="Stream token, for EventSource")] = None,
 ) -> str | None:
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return token
+    """The token as the rate limiter read it (`tokens.presented_token`); the two
+    parameters only document both ways of sending it in the OpenAPI spec."""
+    return presented_token(request.scope)
 
 
 async def authorized_stream(

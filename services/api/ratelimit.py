@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.schemas import error_response
+from services.api.tokens import presented_token
 from services.core.errors import SharprError
 from services.core.keys import REDIS_PREFIX
 from services.core.settings import Settings
@@ -109,24 +110,14 @@ def client_address(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-def presented_token(scope: Scope) -> str | None:
-    """The bearer token or `?token=`, as `deps.get_token` reads it, without parsing the request."""
-    for name, value in scope["headers"]:
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].strip().decode("latin-1")
-    for part in scope.get("query_string", b"").split(b"&"):
-        if part.startswith(b"token="):
-            return part[6:].decode("latin-1")
-    return None
-
-
 def token_subject(token: str) -> str:
     """Counters are keyed by a digest: Redis never holds a usable token."""
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 class RateLimitMiddleware:
-    """429 `rate_limited` with Retry-After once an address or a token is over its window's count."""
+    """429 `rate_limited` with Retry-After once an address or a token is over its window's
+    count; 400 `token_duplicated` for a request naming two tokens."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -137,14 +128,18 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         charges = [(self.per_address, client_address(scope))]
-        token = presented_token(scope)
+        malformed: SharprError | None = None
+        try:
+            token = presented_token(scope)
+        except SharprError as error:  # refused below, once the address has been counted
+            token, malformed = None, error
         if token:
             charges.append((self.per_token, token_subject(token)))
-        refused = await scope["app"].state.limiter.hit(*charges)
+        refused = await scope["app"].state.limiter.hit(*charges) or malformed
         if refused is None:
             await self.app(scope, receive, send)
             return
         log.info("request refused code=%s path=%s address=%s", refused.code, scope["path"], charges[0][1])
-        response = error_response(refused.status, refused.code, refused.message,
-                                  headers={"Retry-After": str(refused.retry_after)})
+        retry = {"Retry-After": str(refused.retry_after)} if isinstance(refused, RateLimited) else None
+        response = error_response(refused.status, refused.code, refused.message, headers=retry)
         await response(scope, receive, send)
