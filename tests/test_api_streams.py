@@ -3,10 +3,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from rq import Queue
 
+from services.api.app import create_app
+from services.core import localservers
 from services.core.jobqueue import UPSCALE_QUEUE
 from services.core.schemas import Clip, ClipState
+from services.core.settings import get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
 from tests.api_client import auth, send_clip, upload_clip
@@ -150,6 +155,18 @@ def test_health_readiness_and_metrics(api):
     assert api.get("/readyz").json() == {"status": "ready"}
     metrics = api.get("/metrics")
     assert "sharpr_queue_jobs" in metrics.text and "sharpr_http_requests_total" in metrics.text
+
+
+def test_readiness_names_no_host_when_a_dependency_is_down(settings, monkeypatch):
+    port = localservers.free_port()  # nothing listens there
+    monkeypatch.setenv("SHARPR_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    get_settings.cache_clear()
+    with TestClient(create_app(), raise_server_exceptions=False) as api:
+        response = api.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {"error": {"code": "not_ready", "message": "not ready"}}
+    assert REGISTRY.get_sample_value("sharpr_dependency_up", {"dependency": "redis"}) == 0
+    assert REGISTRY.get_sample_value("sharpr_dependency_up", {"dependency": "s3"}) == 1
 
 
 def test_cors_allows_extension_origins(api):

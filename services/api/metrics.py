@@ -12,6 +12,7 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 QUEUE_DEPTH = Gauge("sharpr_queue_jobs", "Jobs waiting per RQ queue", ["queue"])
+DEPENDENCY_UP = Gauge("sharpr_dependency_up", "1 if the last /readyz reached it, else 0", ["dependency"])
 
 
 def render(redis: Redis) -> tuple[bytes, str]:

@@ -1,4 +1,10 @@
-"""Liveness, readiness (Redis and S3 reachable) and Prometheus metrics."""
+"""Liveness, readiness (Redis and S3 reachable) and Prometheus metrics.
+
+`/readyz` is unauthenticated, so it answers only ready or not: which dependency failed,
+and why, goes to the log and to the `sharpr_dependency_up` gauge, never to the caller.
+"""
+
+import logging
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
@@ -6,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from services.api import metrics
 from services.api.deps import RedisDep, StoreDep
 from services.core.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -17,14 +25,17 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(redis: RedisDep, store: StoreDep) -> dict[str, str]:
-    try:
-        await run_in_threadpool(redis.ping)
-    except Exception as error:
-        raise Unavailable(f"Redis unreachable: {error}", code="redis_unavailable") from error
-    try:
-        await store.ping()
-    except Exception as error:
-        raise Unavailable(f"S3 unreachable: {error}", code="s3_unavailable") from error
+    ready = True
+    for dependency, check in (("redis", lambda: run_in_threadpool(redis.ping)), ("s3", store.ping)):
+        try:
+            await check()
+            metrics.DEPENDENCY_UP.labels(dependency).set(1)
+        except Exception as error:
+            metrics.DEPENDENCY_UP.labels(dependency).set(0)
+            log.warning("event=not_ready dependency=%s error=%r", dependency, str(error))
+            ready = False
+    if not ready:
+        raise Unavailable("not ready", code="not_ready")
     return {"status": "ready"}
 
 
