@@ -14,7 +14,9 @@ from pathlib import Path
 import av
 import pytest
 
+from services.core.errors import BadMedia
 from services.core.storage import open_store
+from services.worker.video import probe
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import write_clip
@@ -137,3 +139,17 @@ def test_bad_or_odd_clip_fails_alone_or_plays_and_the_stream_ends(case, api, set
     seqs = [int(Path(s.uri).name.split("_")[0]) for s in playlist.segments]
     assert {0, 2} <= set(seqs) and seqs == sorted(seqs)
     print(case, "refused" if refused else clips[1]["state"], refused or clips[1].get("error_code"))
+
+
+def test_frame_rate_is_frames_over_duration_not_a_frame_budget(settings, tmp_path):
+    """480 frames in 2 s is 240 fps: refused although 480 is far below the frame budget
+    (clip_max_seconds x clip_max_fps); the same rate over the whole budget is fine."""
+    fast = tmp_path / "fast.webm"
+    write_clip(fast, seconds=2.0, fps=240, audio=False)
+    with pytest.raises(BadMedia) as refused:
+        probe(fast, settings)
+    assert refused.value.code == "frame_rate_too_high"
+    assert "240 frames per second" in refused.value.message
+    at_limit = tmp_path / "at_limit.webm"
+    write_clip(at_limit, seconds=1.0, fps=round(settings.clip_max_fps), audio=False)
+    assert probe(at_limit, settings).frames == round(settings.clip_max_fps)

@@ -103,12 +103,18 @@ def _turns(path: Path) -> int:
 def _check_length(
     frames: int, first_pts: int | None, last_pts: int | None, time_base: Fraction, settings: Settings
 ) -> None:
-    """Refuse clips longer than the limit, or with more frames than the fps limit allows:
-    the header may lie, so both come from the packets."""
+    """Refuse clips longer than the limit, faster than the fps limit, or with more frames
+    than both allow: the header may lie, so all three come from the packets."""
     span = float((last_pts - first_pts) * time_base) if first_pts is not None and last_pts is not None else 0.0
     if span > settings.clip_max_seconds:
         raise BadMedia(f"the clip lasts {span:.1f} s, over the limit of {settings.clip_max_seconds:g} s",
                        code="clip_too_long")
+    # Frames over the time they span, with a frame of slack for timestamp rounding: the
+    # frame budget alone lets a short clip pack any rate (480 frames in 2 s).
+    if first_pts is not None and frames - 1 > settings.clip_max_fps * span + 1:
+        rate = (frames - 1) / span if span > 0 else math.inf
+        raise BadMedia(f"the clip runs at {rate:.0f} frames per second, over the limit of "
+                       f"{settings.clip_max_fps:g}", code="frame_rate_too_high")
     max_frames = settings.clip_max_seconds * settings.clip_max_fps
     if frames > max_frames:
         raise BadMedia(f"the clip has {frames} frames, over the limit of {max_frames:.0f} "
