@@ -16,12 +16,42 @@ from services.core.errors import BadRequest
 # Cloud metadata addresses that are not all covered by link-local checks.
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
+# IPv6 ranges that embed an IPv4 address or reach one through a translator or relay, or
+# are scoped to a site: refused whole, whatever they embed, since the hop that unwraps
+# them (a 6to4 relay, a Teredo server, a NAT64 gateway) may sit inside our network.
+# Python's `is_global` disagrees across versions on several of them (6to4 and site-local
+# count as global), so the list is explicit.
+TUNNEL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
+    "2002::/16",        # 6to4 (RFC 3056): 2002:AABB:CCDD:: carries IPv4 AA.BB.CC.DD
+    "2001::/32",        # Teredo (RFC 4380)
+    "fec0::/10",        # site-local (RFC 3879, deprecated but still routed on some sites)
+    "64:ff9b::/96",     # NAT64 well-known prefix (RFC 6052)
+    "64:ff9b:1::/48",   # NAT64 local-use prefix (RFC 8215)
+    "::/96",            # IPv4-compatible ::a.b.c.d (RFC 4291, deprecated)
+    "::ffff:0:0:0/96",  # IPv4-translated (RFC 2765, SIIT)
+    "100::/64",         # discard-only (RFC 6666)
+))
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def _isatap_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside an ISATAP interface id (`::0:5efe:a.b.c.d`, RFC 5214)."""
+    iid = address.packed[8:]
+    if iid[:4] in (b"\x00\x00\x5e\xfe", b"\x02\x00\x5e\xfe"):
+        return ipaddress.IPv4Address(iid[4:])
+    return None
+
+
 def is_internal(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return is_internal(address.ipv4_mapped)
+        if any(address in network for network in TUNNEL_NETWORKS):
+            return True
+        embedded = _isatap_ipv4(address)
+        if embedded is not None and is_internal(embedded):
+            return True
     return (
         address in METADATA_ADDRESSES
         or address.is_loopback
@@ -64,7 +94,6 @@ def check_url(url: str, allow: list[str]) -> Address:
     addresses = resolve(host)
     for address in addresses:
         if is_internal(address) and not _allowed(host, address, allow):
-            raise BadRequest(
-                f"{host} resolves to {address}, a private or internal address", code="url_forbidden"
-            )
+            # Not which address: that would make the guard a way to map internal names.
+            raise BadRequest(f"{host} resolves to a private or internal address", code="url_forbidden")
     return addresses[0]
