@@ -134,6 +134,7 @@ def test_bad_or_odd_clip_fails_alone_or_plays_and_the_stream_ends(case, api, set
     if refused is None:
         odd = clips[1]
         assert odd["state"] == "packaged" or (odd["state"] == "failed" and odd["error_code"]), odd
+        assert "/" not in (odd["error"] or "") and "input." not in (odd["error"] or ""), odd
     playlist = read_playlist(settings, stream["id"])
     assert playlist.is_endlist
     seqs = [int(Path(s.uri).name.split("_")[0]) for s in playlist.segments]
@@ -153,3 +154,14 @@ def test_frame_rate_is_frames_over_duration_not_a_frame_budget(settings, tmp_pat
     at_limit = tmp_path / "at_limit.webm"
     write_clip(at_limit, seconds=1.0, fps=round(settings.clip_max_fps), audio=False)
     assert probe(at_limit, settings).frames == round(settings.clip_max_fps)
+
+
+def test_unreadable_clip_is_bad_media_with_no_server_path(settings, tmp_path):
+    clip = tmp_path / "sharpr-clip-x" / "input.webm"
+    clip.parent.mkdir()
+    clip.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8)  # EBML magic, then noise
+    with pytest.raises(BadMedia) as refused:
+        probe(clip, settings)
+    assert refused.value.code == "bad_media"
+    assert refused.value.message.startswith("the clip is not a readable video: ")
+    assert "/" not in refused.value.message and "input.webm" not in refused.value.message

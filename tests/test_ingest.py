@@ -15,7 +15,9 @@ import av
 import httpx
 import m3u8
 import pytest
+from rq.job import Job
 
+from services.core.jobqueue import RETRY
 from services.core.settings import Settings, get_settings
 from services.packager.fetch import Fetcher
 from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
@@ -201,6 +203,31 @@ def test_url_that_is_not_a_video_fails_the_stream(loopback_allowed, api, redis, 
     run_queues(redis, "ingest")
     status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
     assert status["state"] == "failed" and status["error"].startswith("not_video:"), status
+    assert_no_server_detail(status["error"])
+
+
+def assert_no_server_detail(message: str) -> None:
+    """No temp path, file name or FFmpeg function of ours in a message a client sees."""
+    assert "/" not in message and "sharpr-" not in message and "()" not in message, message
+
+
+def test_undecodable_upload_fails_once_as_bad_media(api, redis, tmp_path):
+    """A source whose every frame FFmpeg refuses (VP8 keyframes claiming 16000x16000):
+    one attempt, no retry, `bad_media` with no server path."""
+    from tests.test_bad_media import huge_header
+
+    grant = api.post("/v1/videos/uploads", json={}).json()
+    body = huge_header(tmp_path / "huge.webm")
+    assert httpx.post(grant["url"], data=grant["fields"], files={"file": ("v.webm", body)}).status_code == 204
+    assert api.post(f"/v1/videos/{grant['id']}/ingest", headers=auth(grant["token"])).status_code == 202
+
+    run_queues(redis, "ingest")
+
+    status = api.get(f"/v1/streams/{grant['id']}", headers=auth(grant["token"])).json()
+    assert status["state"] == "failed" and status["error"].startswith("bad_media:"), status
+    assert_no_server_detail(status["error"])
+    job = Job.fetch(f"ingest-{grant['id']}", connection=redis)
+    assert job.get_status() == "finished" and job.retries_left == RETRY.max
 
 
 def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis, site, monkeypatch):

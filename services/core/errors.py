@@ -56,3 +56,13 @@ class BadMedia(SharprError):
 
     code = "bad_media"
     status = 422
+
+
+def media_error(what: str, error: Exception, *, code: str = "bad_media") -> BadMedia:
+    """`BadMedia` for an FFmpeg error (from PyAV): `what`, then FFmpeg's reason alone.
+
+    `str()` of PyAV's errors ends with the file it was reading, a server temp path, or
+    with FFmpeg's function name; neither belongs in a message a client sees.
+    """
+    reason = getattr(error, "strerror", None) or type(error).__name__
+    return BadMedia(f"{what}: {reason}", code=code)

@@ -4,8 +4,9 @@ The video comes from the stream's `source_url` (found with yt-dlp, fetched by th
 `Fetcher`) or from a browser upload at `keys.source_key`. It is cut at keyframes
 (`splitter`), published whole as `original.m3u8` for side-by-side viewing, and every clip
 is registered and queued for upscaling; then the stream ends like a stopped capture.
-Whatever goes wrong with the video itself leaves the stream `failed` with `code: message`,
-never stuck; only infrastructure errors (S3, Redis) are raised for RQ to retry.
+Whatever goes wrong with the video itself (FFmpeg errors included: `bad_media`) leaves the
+stream `failed` with `code: message` after one attempt, never stuck; only infrastructure
+errors (S3, Redis) are raised for RQ to retry.
 """
 
 import asyncio
@@ -15,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 from rq import get_current_job
 
 from services.core import keys
-from services.core.errors import SharprError, TooLarge, Unprocessable
+from services.core.errors import SharprError, TooLarge, Unprocessable, media_error
 from services.core.intake import end_stream, fail_stream, queue_clip
 from services.core.jobqueue import redis_client
 from services.core.schemas import StreamState
@@ -58,10 +60,17 @@ def ingest_video(stream_id: str) -> None:
     except SharprError as error:
         fail_stream(streams, stream_id, error.code, error.message)
         return
+    except av.error.FFmpegError as error:  # the video itself: another attempt cannot help
+        bad = media_error("the video cannot be decoded", error)
+        log.warning("event=bad_media stream=%s error=%r", stream_id, str(error))
+        fail_stream(streams, stream_id, bad.code, bad.message)
+        return
     except Exception as error:
         job = get_current_job()
+        log.warning("event=ingest_attempt_failed stream=%s error=%r", stream_id, str(error))
         if job is None or not job.retries_left:
-            fail_stream(streams, stream_id, "ingest_failed", f"{type(error).__name__}: {error}")
+            # The details (hosts, temp paths) stay in the log above.
+            fail_stream(streams, stream_id, "ingest_failed", "the video could not be ingested; try again later")
         raise
     stream = streams.get_stream(stream_id)
     if stream is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from services.core.errors import BadMedia
+from services.core.errors import BadMedia, media_error
 from services.packager.segmenter import frame_length
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def probe_source(path: Path) -> SourceInfo:
                 duration=end - start,
             )
     except av.error.FFmpegError as error:
-        raise BadMedia(f"the file is not a video PyAV can read: {error}", code="not_video") from error
+        raise media_error("the file is not a video PyAV can read", error, code="not_video") from error
 
 
 def plan_cuts(info: SourceInfo, clip_seconds: float) -> list[Fraction]:

@@ -17,13 +17,15 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
+import av
+from botocore.exceptions import ClientError
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 
 from services.core import keys
-from services.core.errors import BadMedia, SharprError
+from services.core.errors import BadMedia, SharprError, media_error
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
 from services.core.schemas import ClipState, Enhancement
 from services.core.settings import Settings, get_settings
@@ -69,9 +71,10 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         try:
             result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_id, seq,
                                         use_model=use_model)
-        except BadMedia as error:
-            log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, error.message)
-            _fail_clip(redis, settings, stream_id, seq, error.code, error.message)
+        except (BadMedia, av.error.FFmpegError) as error:
+            bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
+            log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, str(error))
+            _fail_clip(redis, settings, stream_id, seq, bad.code, bad.message)
             return
         asyncio.run(_upload(settings, keys.output_key(stream_id, seq), output))
     store.update_clip(
@@ -100,7 +103,8 @@ def upscale_failed(
     settings = get_settings()
     redis = redis_client(settings.redis_url)
     code, message = _failure(kind, error)
-    log.error("event=upscale_failed_for_good stream=%s clip=%d fallback=unenhanced error=%r", stream_id, seq, message)
+    log.error("event=upscale_failed_for_good stream=%s clip=%d fallback=unenhanced error=%r",
+              stream_id, seq, _details(kind, error))
     store = StreamStore(redis, settings.stream_ttl_seconds)
     if store.get_clip(stream_id, seq) is not None:
         store.update_clip(stream_id, seq, error_code=code, error=message)
@@ -116,13 +120,27 @@ def unenhanced_failed(
     stream_id, seq = job.args
     settings = get_settings()
     code, message = _failure(kind, error)
-    log.error("event=clip_failed_for_good stream=%s clip=%d error=%r", stream_id, seq, message)
+    log.error("event=clip_failed_for_good stream=%s clip=%d error=%r", stream_id, seq, _details(kind, error))
     _fail_clip(redis_client(settings.redis_url), settings, stream_id, seq, code, message)
 
 
 def _failure(kind: type[BaseException], error: BaseException) -> tuple[str, str]:
-    code = error.code if isinstance(error, SharprError) else "upscale_failed"
-    return code, "".join(traceback.format_exception_only(kind, error)).strip()
+    """(code, message) for the clip, free of hosts and paths (`_details` go to the log)."""
+    if isinstance(error, SharprError):
+        return error.code, error.message
+    return "upscale_failed", f"the clip could not be processed ({_failure_kind(error)})"
+
+
+def _details(kind: type[BaseException], error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(kind, error)).strip()
+
+
+def _failure_kind(error: BaseException) -> str:
+    """What failed, in words free of hosts and paths: the exception's type, and S3's own
+    error code for an S3 refusal (`ClientError NoSuchKey`)."""
+    if isinstance(error, ClientError):
+        return f"ClientError {error.response.get('Error', {}).get('Code', '')}".strip()
+    return type(error).__name__
 
 
 def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
@@ -140,7 +158,7 @@ def _upscale(
     if use_model:
         try:
             return transcode(source, output, model_upscaler(enhancement, settings), settings, progress), False
-        except BadMedia:
+        except (BadMedia, av.error.FFmpegError):  # the clip, not the model: a resize would fail too
             raise
         except Exception:
             log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)

@@ -21,7 +21,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
-from services.core.errors import BadMedia
+from services.core.errors import BadMedia, media_error
 from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,9 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
     try:
         with av.open(str(path)) as container:
             if _is_still_image(container.format.name):
-                raise BadMedia(f"{path.name} is a still image ({container.format.name}), not a video")
+                raise BadMedia(f"the clip is a still image ({container.format.name}), not a video")
             if not container.streams.video:
-                raise BadMedia(f"{path.name} has no video stream")
+                raise BadMedia("the clip has no video stream")
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             if width * height > settings.clip_max_pixels:
@@ -82,9 +82,9 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
             rate = stream.average_rate or stream.guessed_rate or 30
             time_base = stream.time_base or Fraction(1, 1000)
     except av.error.FFmpegError as error:
-        raise BadMedia(f"{path.name} is not a readable video: {error}") from error
+        raise media_error("the clip is not a readable video", error) from error
     if frames == 0:
-        raise BadMedia(f"{path.name} has no video frames")
+        raise BadMedia("the clip has no video frames")
     _check_length(frames, first_pts, last_pts, time_base, settings)
     start = float(first_pts * time_base) if first_pts is not None else 0.0
     return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)), _turns(path))
@@ -135,7 +135,7 @@ def count_frames(path: Path) -> int:
                 return 0
             return _count_packets(container, container.streams.video[0])[0]
     except av.error.FFmpegError as error:
-        raise BadMedia(f"{path.name} is not a readable video: {error}") from error
+        raise media_error("the clip is not a readable video", error) from error
 
 
 def _count_packets(

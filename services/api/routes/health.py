@@ -6,7 +6,9 @@ and why, goes to the log and to the `sharpr_dependency_up` gauge, never to the c
 
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Response
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from services.api import metrics
@@ -30,7 +32,7 @@ async def readyz(redis: RedisDep, store: StoreDep) -> dict[str, str]:
         try:
             await check()
             metrics.DEPENDENCY_UP.labels(dependency).set(1)
-        except Exception as error:
+        except (RedisError, ClientError, BotoCoreError, OSError) as error:
             metrics.DEPENDENCY_UP.labels(dependency).set(0)
             log.warning("event=not_ready dependency=%s error=%r", dependency, str(error))
             ready = False
