@@ -231,6 +231,45 @@ def test_clips_per_stream_are_limited(make_api):
     assert response.status_code == 422 and error_code(response) == "too_many_clips"
 
 
+def grant(api: TestClient, stream: dict, seq: int) -> httpx.Response:
+    return api.post(f"/v1/streams/{stream['id']}/uploads", json={"seq": seq}, headers=auth(stream["token"]))
+
+
+def test_upload_grants_stop_at_the_clip_limit_and_at_stop(make_api):
+    api = make_api(max_clips_per_stream=2)
+    stream = new_stream(api)
+    assert grant(api, stream, 1).status_code == 200
+    for seq in (2, 2**63 - 1):
+        refused = grant(api, stream, seq)
+        assert refused.status_code == 422 and error_code(refused) == "too_many_clips"
+    assert api.post(f"/v1/streams/{stream['id']}/stop", headers=auth(stream["token"])).status_code == 202
+    late = grant(api, stream, 0)
+    assert late.status_code == 409 and error_code(late) == "stream_not_live"
+
+
+def test_upload_grants_are_charged_against_the_stream_byte_budget(make_api, webm):
+    """Each live grant holds clip_max_bytes; once it expires a registered clip holds its size."""
+    clip_max, expiry = 20_000, 3
+    assert webm.stat().st_size < clip_max // 3
+    api = make_api(clip_max_bytes=clip_max, stream_max_bytes=3 * clip_max, upload_expiry_seconds=expiry)
+    stream, other = new_stream(api), new_stream(api)
+    for seq in range(3):
+        form = grant(api, stream, seq)
+        assert form.status_code == 200, form.text
+        files = {"file": ("c.webm", webm.read_bytes(), "video/webm")}
+        assert httpx.post(form.json()["url"], data=form.json()["fields"], files=files).status_code == 204
+        key = keys.input_key(stream["id"], seq, "webm")
+        registered = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": key},
+                              headers=auth(stream["token"]))
+        assert registered.status_code == 202, registered.text
+    full = grant(api, stream, 3)
+    assert full.status_code == 413 and error_code(full) == "stream_storage_full"
+    assert grant(api, stream, 2).status_code == 200  # the same clip again: its charge is replaced
+    assert grant(api, other, 0).status_code == 200  # another stream has its own budget
+    time.sleep(expiry + 0.5)  # grants expired: each clip now holds its real size
+    assert grant(api, stream, 3).status_code == 200
+
+
 def test_clip_over_the_byte_limit_is_refused_at_registration(make_api, settings, webm):
     api = make_api(clip_max_bytes=webm.stat().st_size - 1)
     stream = new_stream(api)

@@ -28,14 +28,19 @@ def looks_like_video(head: bytes, ext: str) -> bool:
     return head[4:8] == b"ftyp"
 
 
-def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) -> str:
-    """The clip's container extension, if `key` may be registered as clip `seq`."""
-    if stream.state != StreamState.live:
-        raise Conflict(f"stream is {stream.state}, it takes no more clips", code="stream_not_live")
+def check_clip_limit(seq: int, settings: Settings) -> None:
+    """Clips are numbered from 0, so `seq` names one of the first `max_clips_per_stream`."""
     if seq >= settings.max_clips_per_stream:
         raise Unprocessable(
             f"a stream holds at most {settings.max_clips_per_stream} clips", code="too_many_clips"
         )
+
+
+def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) -> str:
+    """The clip's container extension, if `key` may be registered as clip `seq`."""
+    if stream.state != StreamState.live:
+        raise Conflict(f"stream is {stream.state}, it takes no more clips", code="stream_not_live")
+    check_clip_limit(seq, settings)
     parsed = keys.parse_input_key(stream.id, key)
     if parsed is None:
         raise BadRequest(
@@ -64,5 +69,6 @@ async def register_clip(
     clip = await run_in_threadpool(queue_clip, streams, settings, stream.id, seq, key)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
+    await run_in_threadpool(streams.settle_upload, stream.id, seq, size)
     log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, size)
     return clip

@@ -14,6 +14,7 @@ class StreamLimits(BaseModel):
     segment_seconds: float
     upload_expiry_seconds: int
     max_clips: int
+    stream_max_bytes: int = Field(description="Clip bytes the stream may upload in all.")
 
 
 class StreamCreated(BaseModel):
@@ -34,7 +35,8 @@ class StreamCreated(BaseModel):
                 "enhancement": {"mode": "anime", "scale": 2, "dim_lift": False,
                                 "color_vision": "none", "color_vision_strength": 1.0},
                 "limits": {"clip_max_bytes": 67108864, "clip_max_seconds": 12.0,
-                           "segment_seconds": 2.0, "upload_expiry_seconds": 300, "max_clips": 2000},
+                           "segment_seconds": 2.0, "upload_expiry_seconds": 300, "max_clips": 2000,
+                           "stream_max_bytes": 4294967296},
             }]
         }
     }

@@ -95,5 +95,10 @@ def redis_hls(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:stream:{stream_id}:hls"
 
 
+def redis_upload_ledger(stream_id: str) -> str:
+    """Hash of clip seq -> bytes charged against the stream's storage budget."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:uploads"
+
+
 def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     clip_max_pixels: int = 1920 * 1080
     clip_max_fps: float = 120.0
     max_clips_per_stream: int = 2000
+    # Bytes of clips one stream may upload: each grant holds clip_max_bytes until it
+    # expires, then the registered clip's size (so it covers hours of typical capture).
+    stream_max_bytes: int = 4 * 1024 * 1024 * 1024
     stream_ttl_seconds: int = 24 * 3600
     upload_expiry_seconds: int = 300
     default_scale: int = 2

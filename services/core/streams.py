@@ -15,7 +15,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
-from services.core.errors import Conflict
+from services.core.errors import Conflict, TooLarge
 from services.core.schemas import Clip, Enhancement, Stream
 
 NOT_LIVE = -1
@@ -28,6 +28,33 @@ if not redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 en
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
 for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, ARGV[2]) end
 return 1
+"""
+
+# KEYS: stream, upload ledger; ARGV: seq, clip max bytes, budget, now, grant expiry, TTL.
+# The ledger maps seq -> "bytes:grant_expires_at". A clip counts the full clip limit while
+# its grant can still be used (its object may yet grow to that), else its settled size.
+# Returns 1 (granted), 0 (over the budget) or NOT_LIVE.
+RESERVE_UPLOAD = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
+local max, now = tonumber(ARGV[2]), tonumber(ARGV[4])
+local used, settled = 0, ARGV[2]
+local ledger = redis.call('HGETALL', KEYS[2])
+for i = 1, #ledger, 2 do
+  local bytes, expires = string.match(ledger[i + 1], '^(%d+):(.+)$')
+  if ledger[i] == ARGV[1] then settled = bytes
+  elseif tonumber(expires) > now then used = used + max
+  else used = used + tonumber(bytes) end
+end
+if used + max > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], settled .. ':' .. ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+# KEYS: upload ledger; ARGV: seq, size. The clip's entry keeps its grant's expiry.
+SETTLE_UPLOAD = """
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if entry then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.match(entry, ':.*$')) end
 """
 
 
@@ -53,6 +80,8 @@ class StreamStore:
         self.redis = redis
         self.ttl = ttl_seconds
         self._add_clip_if_live = redis.register_script(ADD_CLIP_IF_LIVE)
+        self._reserve_upload = redis.register_script(RESERVE_UPLOAD)
+        self._settle_upload = redis.register_script(SETTLE_UPLOAD)
 
     def create_stream(self, enhancement: Enhancement, source_url: str | None = None) -> tuple[Stream, str]:
         """A new stream and its secret token (returned once, stored only as a hash)."""
@@ -91,6 +120,27 @@ class StreamStore:
             raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
         return bool(added)
 
+    def reserve_upload(self, stream_id: str, seq: int, max_bytes: int, budget: int, expires_in: int) -> None:
+        """Charge an upload grant for clip `seq` against the stream's byte budget.
+
+        The clip counts `max_bytes` until its grant expires (S3 accepts that much until
+        then) and its registered size after; granting the same seq again replaces its
+        charge. Checked with the stream's state in one script, so no grant follows a stop.
+        """
+        now = time.time()
+        granted = self._reserve_upload(
+            keys=[keys.redis_stream(stream_id), keys.redis_upload_ledger(stream_id)],
+            args=[seq, max_bytes, budget, now, now + expires_in, self.ttl],
+        )
+        if granted == NOT_LIVE:
+            raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
+        if not granted:
+            raise TooLarge(f"the stream has used its storage budget of {budget} bytes", code="stream_storage_full")
+
+    def settle_upload(self, stream_id: str, seq: int, size: int) -> None:
+        """Record the registered clip's real size, charged once its grant has expired."""
+        self._settle_upload(keys=[keys.redis_upload_ledger(stream_id)], args=[seq, size])
+
     def get_clip(self, stream_id: str, seq: int) -> Clip | None:
         raw = self.redis.get(keys.redis_clip(stream_id, seq))
         return Clip.model_validate_json(raw) if raw else None
@@ -128,6 +178,7 @@ class StreamStore:
             keys.redis_stream(stream_id),
             keys.redis_clip_index(stream_id),
             keys.redis_hls(stream_id),
+            keys.redis_upload_ledger(stream_id),
         ):
             pipe.expire(key, self.ttl)
         pipe.execute()

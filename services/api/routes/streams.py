@@ -13,7 +13,7 @@ from services.api.deps import (
     StreamsDep,
 )
 from services.api.events import stream_events
-from services.api.registration import register_clip
+from services.api.registration import check_clip_limit, register_clip
 from services.api.schemas import (
     ClipRegistration,
     StopResult,
@@ -46,6 +46,7 @@ def limits(settings: Settings) -> StreamLimits:
         segment_seconds=settings.segment_seconds,
         upload_expiry_seconds=settings.upload_expiry_seconds,
         max_clips=settings.max_clips_per_stream,
+        stream_max_bytes=settings.stream_max_bytes,
     )
 
 
@@ -59,8 +60,16 @@ def create_stream(settings: SettingsDep, streams: StreamsDep, enhancement: Enhan
 
 
 @router.post("/{stream_id}/uploads")
-async def grant_upload(body: UploadRequest, stream: StreamAuth, settings: SettingsDep, store: StoreDep) -> UploadGrant:
-    """A presigned POST for one clip; S3 refuses bodies over the limit by itself."""
+async def grant_upload(
+    body: UploadRequest, stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, store: StoreDep
+) -> UploadGrant:
+    """A presigned POST for one clip of a live stream, within its clip count and byte
+    budget; S3 refuses bodies over the clip limit by itself."""
+    check_clip_limit(body.seq, settings)
+    await run_in_threadpool(
+        streams.reserve_upload, stream.id, body.seq, settings.clip_max_bytes,
+        settings.stream_max_bytes, settings.upload_expiry_seconds,
+    )
     key = keys.input_key(stream.id, body.seq, body.ext)
     post = await store.presign_post(key, settings.clip_max_bytes, settings.upload_expiry_seconds)
     return UploadGrant(
