@@ -144,9 +144,16 @@ def test_unknown_stream_and_bad_bodies_get_json_errors(api, stream):
 
 
 def test_stop_refuses_further_clips(api, stream, webm):
+    granted = api.post(f"/v1/streams/{stream['id']}/uploads", json={"seq": 0}, headers=auth(stream["token"]))
+    assert granted.status_code == 200
     stop = api.post(f"/v1/streams/{stream['id']}/stop", headers=auth(stream["token"]))
     assert stop.status_code == 202 and stop.json()["state"] == "ending"
-    late = send_clip(api, stream, 0, webm)
+    no_grant = api.post(f"/v1/streams/{stream['id']}/uploads", json={"seq": 1}, headers=auth(stream["token"]))
+    assert no_grant.status_code == 409 and error_code(no_grant) == "stream_not_live"
+    key = granted.json()["key"]  # uploaded with the grant taken before the stop
+    assert httpx.post(granted.json()["url"], data=granted.json()["fields"],
+                      files={"file": ("c.webm", webm.read_bytes())}).status_code == 204
+    late = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
     assert late.status_code == 409 and error_code(late) == "stream_not_live"
 
 

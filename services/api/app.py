@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,8 +27,13 @@ from services.api.ratelimit import FixedWindow, RateLimited, RateLimitMiddleware
 from services.api.routes import health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
-from services.core.jobqueue import async_redis_client
-from services.core.settings import get_settings
+from services.core.jobqueue import (
+    API_OUTAGE_SECONDS,
+    async_redis_client,
+    redis_client,
+    schedule_sweep,
+)
+from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamReader
 
@@ -40,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = async_redis_client(settings.redis_url)
     app.state.limiter = FixedWindow(redis)
     app.state.reader = StreamReader(redis)
+    await run_in_threadpool(start_sweeps, settings)
     try:
         async with open_store(settings) as store:
             await store.ensure_bucket(settings.s3_cors_origins)
@@ -49,6 +56,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         gc.unfreeze()  # an app that stops (tests run many) leaves nothing frozen
         await redis.aclose()
+
+
+def start_sweeps(settings: Settings) -> None:
+    """Schedule the packager's stream sweep (retention, idle streams) if nothing has; with
+    Redis away now, the sweep's own chain or the next start does it."""
+    try:
+        schedule_sweep(redis_client(settings.redis_url, API_OUTAGE_SECONDS), settings)
+    except RedisError:
+        log.warning("event=sweep_not_scheduled reason=redis_unavailable")
 
 
 def settle_garbage_collector() -> None:
@@ -143,7 +159,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origin_regex=cors_origin_regex(settings.cors_origins),
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         max_age=600,
     )

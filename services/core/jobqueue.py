@@ -4,6 +4,8 @@ Jobs are enqueued by dotted path so the API never imports torch and the packager
 imports the worker. Job ids are deterministic, so enqueueing twice is harmless.
 """
 
+import time
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from redis import Redis
@@ -31,6 +33,7 @@ UNENHANCED_JOB = "services.worker.jobs.publish_unenhanced"
 UNENHANCED_FAILED_CALLBACK = "services.worker.jobs.unenhanced_failed"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.packager.ingest.ingest_video"
+SWEEP_JOB = "services.packager.sweep.sweep_streams"
 
 # Transient failures (S3 down, a worker killed) are retried; bad media never raises.
 # The first retry goes straight back on the queue: a delayed one waits for RQ's scheduler,
@@ -126,4 +129,24 @@ def enqueue_ingest(redis: Redis, settings: Settings, stream_id: str) -> Job:
     return _enqueue(
         redis, INGEST_QUEUE, INGEST_JOB, f"ingest-{stream_id}",
         settings.job_timeout_seconds, stream_id,
+    )
+
+
+def schedule_sweep(redis: Redis, settings: Settings) -> Job:
+    """The stream sweep's next run, on the "package" queue at the next multiple of
+    `retention_sweep_seconds`.
+
+    Each run schedules the next, and every API start schedules one too (restarting the
+    chain if Redis lost it); the job id names the slot, so however many ask, one runs.
+    """
+    interval = settings.retention_sweep_seconds
+    slot = int(time.time() // interval) + 1
+    job_id = f"sweep-{slot}"
+    try:
+        return Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        pass
+    return Queue(PACKAGE_QUEUE, connection=redis).enqueue_at(
+        datetime.fromtimestamp(slot * interval, UTC), SWEEP_JOB, job_id=job_id,
+        job_timeout=settings.job_timeout_seconds, result_ttl=interval, failure_ttl=86400,
     )

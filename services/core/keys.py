@@ -100,5 +100,17 @@ def redis_upload_ledger(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:stream:{stream_id}:uploads"
 
 
+def redis_stream_activity() -> str:
+    """Sorted set of stream ids by the time of their last clip or state change: the
+    sweep's index of idle and expired streams."""
+    return f"{REDIS_PREFIX}:streams:activity"
+
+
+def parse_stream_prefix(key: str) -> str | None:
+    """The stream id of an object key under `streams/`, or None."""
+    match = re.match(r"streams/([a-z0-9]{20,40})/", key)
+    return match[1] if match else None
+
+
 def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     # expires, then the registered clip's size (so it covers hours of typical capture).
     stream_max_bytes: int = 4 * 1024 * 1024 * 1024
     stream_ttl_seconds: int = 24 * 3600
+    # Retention: a stream nobody stopped ends after `stream_idle_seconds` without a clip;
+    # every object and key of a stream goes `retention_seconds` after it ended (or after
+    # its last object, for objects whose Redis state is gone). The packager runs the sweep
+    # that does both every `retention_sweep_seconds`.
+    stream_idle_seconds: int = Field(30 * 60, ge=1)
+    retention_seconds: int = Field(7 * 24 * 3600, ge=0)
+    retention_sweep_seconds: int = Field(600, ge=1)
     upload_expiry_seconds: int = 300
     default_scale: int = 2
 

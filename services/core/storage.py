@@ -21,6 +21,7 @@ from services.core.errors import Unavailable
 from services.core.settings import Settings
 
 MAX_ATTEMPTS = 8
+DELETE_BATCH = 1000
 PLAYLIST_CACHE_CONTROL = "no-cache"
 SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {
@@ -143,15 +144,35 @@ class ObjectStore:
             raise
         return {"size": response["ContentLength"], "content_type": response.get("ContentType")}
 
-    async def list_keys(self, prefix: str) -> list[str]:
-        found: list[str] = []
+    async def list_objects(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        """(key, last modified as epoch seconds) of every object under `prefix`, a page
+        (up to 1,000) at a time."""
         paginator = self.client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            found.extend(item["Key"] for item in page.get("Contents", []))
-        return found
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"].timestamp()
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return [key async for key, _ in self.list_objects(prefix)]
 
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def delete_keys(self, keys: list[str]) -> None:
+        """Delete objects, 1,000 per request (S3's limit); absent keys are no error."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start:start + DELETE_BATCH]
+            answer = await self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                raise Unavailable(f"object storage kept {len(answer['Errors'])} objects", code="s3_unavailable")
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; how many there were."""
+        found = await self.list_keys(prefix)
+        await self.delete_keys(found)
+        return len(found)
 
     async def presign_post(self, key: str, max_bytes: int, expires: int) -> dict[str, Any]:
         """A browser upload of exactly this key; S3 itself refuses bodies over `max_bytes`."""

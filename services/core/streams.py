@@ -19,13 +19,15 @@ from services.core.errors import Conflict, TooLarge
 from services.core.schemas import Clip, Enhancement, Stream
 
 NOT_LIVE = -1
-# KEYS: stream, clip, clip index, hls record; ARGV: clip JSON, TTL, seq.
-# Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone or not live).
+# KEYS: stream, clip, clip index, hls record, activity index; ARGV: clip JSON, TTL, seq,
+# now, stream id. Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone
+# or not live).
 ADD_CLIP_IF_LIVE = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
 for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, ARGV[2]) end
 return 1
 """
@@ -100,8 +102,28 @@ class StreamStore:
         return parse_stream(self.redis.get(keys.redis_stream(stream_id)))
 
     def save_stream(self, stream: Stream) -> None:
-        self.redis.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
+        """Store the stream and mark it active now: the sweep ends a live stream idle too
+        long and removes an ended one once its retention has passed, both from this time."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
+        pipe.zadd(keys.redis_stream_activity(), {stream.id: time.time()})
+        pipe.execute()
         self._touch(stream.id)
+
+    def inactive_since(self, before: float) -> dict[str, float]:
+        """Stream id -> time of its last clip or state change, for those before `before`."""
+        found = self.redis.zrangebyscore(keys.redis_stream_activity(), "-inf", before, withscores=True)
+        return {stream_id.decode(): at for stream_id, at in found}
+
+    def delete_stream(self, stream_id: str) -> None:
+        """Every Redis key of the stream, its record first so no request finds it meanwhile."""
+        self.redis.delete(keys.redis_stream(stream_id))
+        seqs = self.clip_seqs(stream_id)
+        self.redis.delete(
+            keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_upload_ledger(stream_id),
+            *(keys.redis_clip(stream_id, seq) for seq in seqs),
+        )
+        self.redis.zrem(keys.redis_stream_activity(), stream_id)
 
     def add_clip(self, clip: Clip) -> bool:
         """Register a clip while its stream is live; False if that seq is already registered.
@@ -113,8 +135,8 @@ class StreamStore:
         stream_id = clip.stream_id
         added = self._add_clip_if_live(
             keys=[keys.redis_stream(stream_id), keys.redis_clip(stream_id, clip.seq),
-                  keys.redis_clip_index(stream_id), keys.redis_hls(stream_id)],
-            args=[clip.model_dump_json(), self.ttl, clip.seq],
+                  keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_stream_activity()],
+            args=[clip.model_dump_json(), self.ttl, clip.seq, clip.updated_at, stream_id],
         )
         if added == NOT_LIVE:
             raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")

@@ -1,6 +1,6 @@
-"""Streams and their clips: create, upload grants, registration, status, events, stop."""
+"""Streams and their clips: create, upload grants, registration, status, events, stop, delete."""
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,7 @@ from services.api.schemas import (
 )
 from services.core import keys
 from services.core.intake import end_stream
+from services.core.retention import remove_stream
 from services.core.schemas import Clip, Enhancement
 from services.core.settings import Settings
 
@@ -109,3 +110,11 @@ async def stop_stream(stream: StreamAuth, settings: SettingsDep, streams: Stream
     """No more clips; the playlist gets ENDLIST once every registered clip is packaged."""
     stream = await run_in_threadpool(end_stream, streams, settings, stream)
     return StopResult(id=stream.id, state=stream.state)
+
+
+@router.delete("/{stream_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_stream(stream: StreamAuth, streams: StreamsDep, store: StoreDep) -> Response:
+    """The stream and all its objects (clips, playlists, segments, download), now; its
+    playlist URL answers 404 from then on."""
+    await remove_stream(streams, store, stream.id, reason="deleted")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
