@@ -12,15 +12,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.core import keys
+from services.core import keys, localservers
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from tests.api_client import auth, upload_clip
@@ -278,6 +280,63 @@ def test_clip_over_the_byte_limit_is_refused_at_registration(make_api, settings,
     response = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": 0, "key": key}, headers=auth(stream["token"]))
     assert response.status_code == 413 and error_code(response) == "clip_too_large"
     assert upload_clip(api, stream, 1, webm.read_bytes()).status_code == 400  # S3 refuses it too
+
+
+# --- open event streams ----------------------------------------------------------------
+
+@pytest.fixture
+def serve_api(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """The API under a real uvicorn (in a thread), which TestClient cannot replace here:
+    it waits for a response's end, and an event stream has none."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(**overrides: object) -> str:
+        for name, value in overrides.items():
+            monkeypatch.setenv(f"SHARPR_{name.upper()}", str(value))
+        get_settings.cache_clear()
+        port = localservers.free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+def open_events(stack: ExitStack, client: httpx.Client, stream: dict) -> httpx.Response:
+    """An event stream held open until `stack` closes; its response once headers arrive."""
+    return stack.enter_context(client.stream("GET", f"/v1/streams/{stream['id']}/events",
+                                             params={"token": stream["token"]}))
+
+
+def test_open_event_streams_are_capped_per_token_and_per_address(serve_api):
+    base = serve_api(events_per_token=2, events_per_address=3)
+    with httpx.Client(base_url=base, timeout=10) as client:
+        first, second = (client.post("/v1/streams", json={}).json() for _ in range(2))
+        with ExitStack() as held:
+            assert [open_events(held, client, first).status_code for _ in range(2)] == [200, 200]
+            refused = client.get(f"/v1/streams/{first['id']}/events", params={"token": first["token"]})
+            assert refused.status_code == 429 and error_code(refused) == "too_many_event_streams"
+            assert int(refused.headers["retry-after"]) >= 1
+            assert client.get(f"/v1/streams/{first['id']}", headers=auth(first["token"])).status_code == 200
+            assert open_events(held, client, second).status_code == 200
+            by_address = client.get(f"/v1/streams/{second['id']}/events", params={"token": second["token"]})
+            assert by_address.status_code == 429 and error_code(by_address) == "too_many_event_streams"
+        deadline = time.monotonic() + 10  # closed streams give their slots back
+        while True:
+            with ExitStack() as held:
+                if open_events(held, client, first).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "slots were not freed"
+            time.sleep(0.2)
 
 
 # --- stop against registration ---------------------------------------------------------

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import metrics
 from services.api.bodylimit import BodySizeLimitMiddleware
+from services.api.events import EventSlots
 from services.api.ratelimit import FixedWindow, RateLimited, RateLimitMiddleware
 from services.api.routes import health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody, error_response
@@ -46,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = async_redis_client(settings.redis_url)
     app.state.limiter = FixedWindow(redis)
     app.state.reader = StreamReader(redis)
+    app.state.event_slots = EventSlots(redis, settings.events_per_token, settings.events_per_address)
     await run_in_threadpool(start_sweeps, settings)
     try:
         async with open_store(settings) as store:

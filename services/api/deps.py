@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from redis import Redis
 
+from services.api.events import EventSlots
 from services.api.ratelimit import client_address, stream_limit
 from services.api.tokens import presented_token
 from services.core.errors import NotFound, Unauthorized
@@ -57,6 +58,14 @@ async def get_reader(request: Request) -> StreamReader:
 ReaderDep = Annotated[StreamReader, Depends(get_reader)]
 
 
+async def get_event_slots(request: Request) -> EventSlots:
+    """The app-wide cap on open event streams, set up in the lifespan."""
+    return request.app.state.event_slots
+
+
+EventSlotsDep = Annotated[EventSlots, Depends(get_event_slots)]
+
+
 async def get_token(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <stream token>")] = None,
@@ -67,9 +76,10 @@ async def get_token(
     return presented_token(request.scope)
 
 
-async def authorized_stream(
-    stream_id: str, reader: ReaderDep, token: Annotated[str | None, Depends(get_token)]
-) -> Stream:
+TokenDep = Annotated[str | None, Depends(get_token)]
+
+
+async def authorized_stream(stream_id: str, reader: ReaderDep, token: TokenDep) -> Stream:
     """The stream, if the caller holds its token; a token never opens another stream."""
     stream = await reader.get_stream(stream_id) if STREAM_ID_RE.match(stream_id) else None
     if stream is None:

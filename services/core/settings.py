@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     rate_limit_per_token: int = 1200
     streams_per_address: int = 500
     streams_per_address_window_seconds: int = 3600
+    # Open event streams (SSE): each holds a poll loop, so few per token and per address.
+    events_per_token: int = Field(4, ge=1)
+    events_per_address: int = Field(64, ge=1)
 
     # Packaging: segment length fixes #EXT-X-TARGETDURATION for every stream.
     segment_seconds: float = 2.0

@@ -5,14 +5,17 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import (
+    EventSlotsDep,
     NewStreamQuota,
     ReaderDep,
     SettingsDep,
     StoreDep,
     StreamAuth,
     StreamsDep,
+    TokenDep,
 )
 from services.api.events import stream_events
+from services.api.ratelimit import client_address, token_subject
 from services.api.registration import check_clip_limit, register_clip
 from services.api.schemas import (
     ClipRegistration,
@@ -96,10 +99,16 @@ async def get_stream(stream: StreamAuth, settings: SettingsDep, reader: ReaderDe
 
 
 @router.get("/{stream_id}/events", response_class=StreamingResponse)
-async def events(request: Request, stream: StreamAuth, reader: ReaderDep) -> StreamingResponse:
-    """Server-sent events: `clip` on every clip change, `stream` on state changes."""
+async def events(
+    request: Request, stream: StreamAuth, token: TokenDep, reader: ReaderDep, slots: EventSlotsDep
+) -> StreamingResponse:
+    """Server-sent events: `clip` on every clip change, `stream` on state changes. A token
+    and a client address may hold only a few at once (429 `too_many_event_streams`: poll
+    `GET /v1/streams/{id}` instead)."""
+    held = await slots.hold(token_subject(token), client_address(request.scope),
+                            stream_events(request, reader, stream.id))
     return StreamingResponse(
-        stream_events(request, reader, stream.id),
+        held,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
