@@ -1,5 +1,6 @@
 // The player tab: plays the stream's enhanced HLS playlist with the bundled hls.js, follows
-// new clips without a reload, shows each clip's progress from the API's server-sent events,
+// new clips without a reload, shows each clip's progress from the API's server-sent events
+// (or, when the API refuses one more event stream, from polling the stream's status),
 // the delay behind live, and a Stop button. It opens as player.html?stream=<id>.
 
 import Hls from './vendor/hls.mjs';
@@ -7,6 +8,7 @@ import { SharprApi } from './lib/api-client.js';
 import { decideRecovery } from './lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from './lib/live-delay.js';
 import { onCaptureChanged, readCapture, readStream, streamKey } from './lib/session-store.js';
+import { pollStatus } from './lib/status-poll.js';
 import { describeCapture, describeError } from './lib/status-text.js';
 
 const $ = (id) => document.getElementById(id);
@@ -66,16 +68,24 @@ function play(playlistUrl, clipSeconds) {
 /** Per-clip progress; the playlist starts once the first clip is packaged (before that it 404s). */
 function follow(stream, startPlayback) {
   const api = new SharprApi(stream.apiBaseUrl, stream.token);
-  const events = new EventSource(api.eventsUrl(stream.id));
-  events.addEventListener('clip', (event) => {
-    const clip = JSON.parse(event.data);
+  const onClip = (clip) => {
     renderClip(clip);
     if (clip.state === 'packaged' || clip.state === 'failed') startPlayback();
-  });
+  };
+  const onState = (state) => {
+    if (state === 'failed') showError({ code: 'stream_failed', message: 'stream failed' });
+  };
+  const events = new EventSource(api.eventsUrl(stream.id));
+  events.addEventListener('clip', (event) => onClip(JSON.parse(event.data)));
   events.addEventListener('stream', (event) => {
     const { state } = JSON.parse(event.data);
     if (state === 'ended' || state === 'failed') events.close();
-    if (state === 'failed') showError({ code: 'stream_failed', message: 'stream failed' });
+    onState(state);
+  });
+  // EventSource gives up for good (CLOSED) only on a refusal, e.g. 429 when this token
+  // already holds too many event streams: then poll the status instead.
+  events.addEventListener('error', () => {
+    if (events.readyState === EventSource.CLOSED) pollStatus(() => api.getStream(stream.id), { onClip, onState });
   });
   return api;
 }

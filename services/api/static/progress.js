@@ -1,5 +1,9 @@
-// Per-clip progress from the stream's server-sent events, and the stream's end.
-import { openEvents } from "./api.js";
+// Per-clip progress from the stream's server-sent events (or, when the API refuses one
+// more event stream, from polling its status), and the stream's end.
+import { getStatus, openEvents } from "./api.js";
+
+const FINAL = ["ended", "failed", "expired"];
+const POLL_MS = 2000;
 
 const WORDS = {
   queued: "waiting", upscaling: "enhancing", encoded: "encoded", packaged: "ready",
@@ -7,10 +11,8 @@ const WORDS = {
 };
 
 export function followProgress(stream, { list, state }, onStreamState) {
-  const events = openEvents(stream);
   const items = new Map();
-  events.addEventListener("clip", (event) => {
-    const clip = JSON.parse(event.data);
+  const onClip = (clip) => {
     let item = items.get(clip.seq);
     if (!item) {
       item = document.createElement("li");
@@ -25,14 +27,43 @@ export function followProgress(stream, { list, state }, onStreamState) {
     bar.setAttribute("aria-label", `Clip ${clip.seq + 1}`);
     item.querySelector("span").textContent = `Clip ${clip.seq + 1}: ${WORDS[clip.state] || clip.state}`;
     item.dataset.state = clip.state;
-  });
-  events.addEventListener("stream", (event) => {
-    const data = JSON.parse(event.data);
+  };
+  const onState = (current) => {
     state.textContent = {
       live: "Enhancing…", ending: "Finishing…", ended: "Done.", failed: "Failed.", expired: "Expired.",
-    }[data.state] || data.state;
-    if (["ended", "failed", "expired"].includes(data.state)) events.close();
-    onStreamState(data.state);
+    }[current] || current;
+    onStreamState(current);
+  };
+  const events = openEvents(stream);
+  events.addEventListener("clip", (event) => onClip(JSON.parse(event.data)));
+  events.addEventListener("stream", (event) => {
+    const data = JSON.parse(event.data);
+    if (FINAL.includes(data.state)) events.close();
+    onState(data.state);
+  });
+  // EventSource gives up for good (CLOSED) only on a refusal, e.g. 429 when this address
+  // already holds too many event streams: then poll the status instead.
+  events.addEventListener("error", () => {
+    if (events.readyState === EventSource.CLOSED) pollStatus(stream, onClip, onState);
   });
   return events;
+}
+
+/** The event stream's reports, from `GET /v1/streams/{id}` every POLL_MS. */
+async function pollStatus(stream, onClip, onState) {
+  const seen = new Map();
+  let current = null;
+  while (!FINAL.includes(current)) {
+    try {
+      const status = await getStatus(stream);
+      for (const clip of status.clips.filter((c) => seen.get(c.seq) !== c.updated_at)) {
+        seen.set(clip.seq, clip.updated_at);
+        onClip(clip);
+      }
+      if (status.state !== current) onState((current = status.state));
+    } catch (error) {
+      if (error.code === "stream_not_found") onState((current = "expired"));
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }
