@@ -1,8 +1,21 @@
 """The one exception hierarchy: each error has a stable `code` and an HTTP status.
 
 The API maps these to `{"error": {"code", "message"}}` once; workers record code and
-message on the clip.
+message on the clip, without the server's paths and hosts (`without_server_details`).
 """
+
+import re
+
+# What an exception's text may tell about our servers: URLs, absolute paths (temp files),
+# IPv4 and bracketed IPv6 addresses with their ports, and host:port pairs.
+SERVER_DETAILS = re.compile(
+    r"[a-z][a-z0-9+.-]*://[^\s'\"]+"
+    r"|(?<![\w.])/(?:[\w.@%+=,-]+/)*[\w.@%+=,-]+"
+    r"|\[[0-9a-f:.]+\](?::\d+)?"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|\b[\w.-]+:\d{2,5}\b",
+    re.IGNORECASE,
+)
 
 
 class SharprError(Exception):
@@ -66,3 +79,8 @@ def media_error(what: str, error: Exception, *, code: str = "bad_media") -> BadM
     """
     reason = getattr(error, "strerror", None) or type(error).__name__
     return BadMedia(f"{what}: {reason}", code=code)
+
+
+def without_server_details(text: str) -> str:
+    """`text` (an exception's, for a client to read) with URLs, paths and addresses hidden."""
+    return SERVER_DETAILS.sub("<hidden>", text)

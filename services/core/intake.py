@@ -8,6 +8,7 @@ whose last clip was queued end the same way. Synchronous, like `StreamStore`.
 import logging
 import time
 
+from services.core.errors import without_server_details
 from services.core.jobqueue import enqueue_package, enqueue_upscale
 from services.core.schemas import Clip, ClipState, Stream, StreamState
 from services.core.settings import Settings
@@ -48,9 +49,11 @@ def end_stream(streams: StreamStore, settings: Settings, stream: Stream) -> Stre
 
 
 def fail_stream(streams: StreamStore, stream_id: str, code: str, message: str) -> None:
-    """Mark the stream failed for good, with `code: message` for its client to show."""
+    """Mark the stream failed for good, with `code: message` for its client to show (no
+    server path or host: those stay in the log line)."""
     stream = streams.get_stream(stream_id)
     if stream is None:
         return
-    streams.save_stream(stream.model_copy(update={"state": StreamState.failed, "error": f"{code}: {message}"}))
+    error = f"{code}: {without_server_details(message)}"
+    streams.save_stream(stream.model_copy(update={"state": StreamState.failed, "error": error}))
     log.warning("stream failed stream=%s code=%s message=%s", stream_id, code, message)

@@ -67,10 +67,8 @@ def ingest_video(stream_id: str) -> None:
         return
     except Exception as error:
         job = get_current_job()
-        log.warning("event=ingest_attempt_failed stream=%s error=%r", stream_id, str(error))
         if job is None or not job.retries_left:
-            # The details (hosts, temp paths) stay in the log above.
-            fail_stream(streams, stream_id, "ingest_failed", "the video could not be ingested; try again later")
+            fail_stream(streams, stream_id, "ingest_failed", f"{type(error).__name__}: {error}")
         raise
     stream = streams.get_stream(stream_id)
     if stream is not None:

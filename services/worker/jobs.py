@@ -18,14 +18,13 @@ from pathlib import Path
 from types import TracebackType
 
 import av
-from botocore.exceptions import ClientError
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 
 from services.core import keys
-from services.core.errors import BadMedia, SharprError, media_error
+from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
 from services.core.schemas import ClipState, Enhancement
 from services.core.settings import Settings, get_settings
@@ -125,22 +124,13 @@ def unenhanced_failed(
 
 
 def _failure(kind: type[BaseException], error: BaseException) -> tuple[str, str]:
-    """(code, message) for the clip, free of hosts and paths (`_details` go to the log)."""
-    if isinstance(error, SharprError):
-        return error.code, error.message
-    return "upscale_failed", f"the clip could not be processed ({_failure_kind(error)})"
+    """(code, message) for the clip, without the server paths and hosts `_details` has."""
+    code = error.code if isinstance(error, SharprError) else "upscale_failed"
+    return code, without_server_details(_details(kind, error))
 
 
 def _details(kind: type[BaseException], error: BaseException) -> str:
     return "".join(traceback.format_exception_only(kind, error)).strip()
-
-
-def _failure_kind(error: BaseException) -> str:
-    """What failed, in words free of hosts and paths: the exception's type, and S3's own
-    error code for an S3 refusal (`ClientError NoSuchKey`)."""
-    if isinstance(error, ClientError):
-        return f"ClientError {error.response.get('Error', {}).get('Code', '')}".strip()
-    return type(error).__name__
 
 
 def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
