@@ -5,6 +5,7 @@ enhanced one is twice as wide, seeking one seeks the other, the wipe divider mov
 the download link serves an MP4 of the right length.
 """
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,31 @@ def test_ingest_of_an_upload_that_never_arrived_is_refused(api):
     assert response.status_code == 400 and response.json()["error"]["code"] == "source_missing"
     download = api.get(f"/v1/streams/{grant['id']}/download", params={"token": grant["token"]})
     assert download.status_code == 404 and download.json()["error"]["code"] == "download_not_ready"
+
+
+@pytest.fixture
+def one_event_stream_per_address(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set before the stack's processes start so the API reads it."""
+    monkeypatch.setenv("SHARPR_EVENTS_PER_ADDRESS", "1")
+    get_settings.cache_clear()
+
+
+@pytest.mark.browser
+def test_page_refused_an_event_stream_follows_progress_by_polling(one_event_stream_per_address, page, stack, tmp_path):
+    clip = tmp_path / "upload.mp4"
+    write_clip(clip, seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS)
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda response: answers.append((response.url, response.status)))
+    with httpx.Client(base_url=stack.api_url, timeout=10) as client:
+        other = client.post("/v1/streams", json={}).json()
+        with client.stream("GET", f"/v1/streams/{other['id']}/events", params={"token": other["token"]}) as held:
+            assert held.status_code == 200  # this address's one event stream
+
+            page.get_by_label("Or a file from this device").set_input_files(str(clip))
+            page.get_by_role("button", name="Enhance").click()
+            page.get_by_role("link", name="Download MP4").wait_for(state="visible", timeout=WAIT_MS)
+
+    assert page.locator("#state").text_content() == "Done."
+    assert page.locator("#clips li[data-state=packaged]").count() == 2
+    assert any("/events" in url and status == 429 for url, status in answers), answers
+    assert any(re.search(r"/v1/streams/[0-9a-f]{32}$", url) and status == 200 for url, status in answers), answers
