@@ -70,6 +70,8 @@ def settings(
         "SHARPR_S3_SECRET_KEY": S3_SECRET_KEY,
         "SHARPR_DATA_DIR": str(tmp_path / "data"),
         "SHARPR_ENCODER_PRESET": "ultrafast",
+        # The sweep an API start schedules never comes due inside a test (tests run it).
+        "SHARPR_RETENTION_SWEEP_SECONDS": "86400",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
