@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from services.core import keys
+from services.core.settings import get_settings
 from services.core.storage import open_store
 from tests.api_client import send_clip
 from tests.conftest import Stack
@@ -211,3 +212,36 @@ def test_player_plays_upscaled_stream_and_follows_a_late_clip(stack: Stack, brow
     assert page.evaluate("document.getElementById('video').videoHeight") == 2 * HEIGHT
     assert not page.locator("#error").is_visible()
 
+
+
+@pytest.fixture
+def one_event_stream_per_token(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set before the stack's processes start so the API reads it."""
+    monkeypatch.setenv("SHARPR_EVENTS_PER_TOKEN", "1")
+    get_settings.cache_clear()
+
+
+def test_player_refused_an_event_stream_follows_clips_by_polling(
+    one_event_stream_per_token, stack: Stack, browser, extension_url, tmp_path
+):
+    api = httpx.Client(base_url=stack.api_url, timeout=10)
+    stream = api.post("/v1/streams", json={"mode": "anime", "scale": 2}).json()
+    clip = tmp_path / "0.webm"
+    write_clip(clip, seconds=CLIP_SECONDS, width=WIDTH, height=HEIGHT, fps=30)
+    with api.stream("GET", f"/v1/streams/{stream['id']}/events", params={"token": stream["token"]}) as held:
+        assert held.status_code == 200  # the token's one event stream, taken elsewhere
+        page = browser.new_page()
+        refused: list[int] = []
+        page.on("response", lambda response: refused.append(response.status) if "/events" in response.url else None)
+        page.goto(extension_url("options.html"))
+        page.evaluate("(record) => chrome.storage.session.set({ [`stream:${record.id}`]: record })", {
+            "id": stream["id"], "token": stream["token"], "apiBaseUrl": stack.api_url,
+            "playlistUrl": stream["playlist_url"], "kind": "video", "clipSeconds": CLIP_SECONDS,
+            "captureStartedAt": None,
+        })
+        page.goto(extension_url(f"player.html?stream={stream['id']}"))
+        assert send_clip(api, stream, 0, clip).status_code == 202  # after the player's first status read
+
+        wait_in_page(page, "document.querySelector(\"#clips li[data-seq='0']\")?.dataset.state === 'packaged'", 120)
+        assert 429 in refused
+        wait_in_page(page, "document.getElementById('video').currentTime > 0.3", 30)
