@@ -14,13 +14,14 @@ import sys
 from redis.exceptions import RedisError
 from rq import Worker
 
-from services.core.jobqueue import redis_client
+from services.core.jobqueue import FAIL_FAST_SECONDS, redis_client
 from services.core.settings import get_settings
 
 
 def worker_registered(queues: set[str], hostname: str) -> bool:
     """True if a live RQ worker on `hostname` listens on every queue in `queues`."""
-    redis = redis_client(get_settings().redis_url)
+    # A probe answers within its timeout: it must not ride out an outage as the worker does.
+    redis = redis_client(get_settings().redis_url, FAIL_FAST_SECONDS)
     return any(
         worker.hostname == hostname and queues <= set(worker.queue_names())
         for worker in Worker.all(connection=redis)

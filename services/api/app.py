@@ -29,7 +29,7 @@ from services.api.routes import health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
 from services.core.jobqueue import (
-    API_OUTAGE_SECONDS,
+    FAIL_FAST_SECONDS,
     async_redis_client,
     redis_client,
     schedule_sweep,
@@ -64,7 +64,7 @@ def start_sweeps(settings: Settings) -> None:
     """Schedule the packager's stream sweep (retention, idle streams) if nothing has; with
     Redis away now, the sweep's own chain or the next start does it."""
     try:
-        schedule_sweep(redis_client(settings.redis_url, API_OUTAGE_SECONDS), settings)
+        schedule_sweep(redis_client(settings.redis_url, FAIL_FAST_SECONDS), settings)
     except RedisError:
         log.warning("event=sweep_not_scheduled reason=redis_unavailable")
 

@@ -9,7 +9,7 @@ from services.api.events import EventSlots
 from services.api.ratelimit import client_address, stream_limit
 from services.api.tokens import presented_token
 from services.core.errors import NotFound, Unauthorized
-from services.core.jobqueue import API_OUTAGE_SECONDS, redis_client
+from services.core.jobqueue import FAIL_FAST_SECONDS, redis_client
 from services.core.keys import STREAM_ID_RE
 from services.core.schemas import Stream
 from services.core.settings import Settings, get_settings
@@ -29,7 +29,7 @@ SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 async def get_redis(settings: SettingsDep) -> Redis:
     """A client that gives up within a second when Redis is away: the route answers 503."""
-    return redis_client(settings.redis_url, API_OUTAGE_SECONDS)
+    return redis_client(settings.redis_url, FAIL_FAST_SECONDS)
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]

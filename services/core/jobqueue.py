@@ -46,7 +46,7 @@ RETRY = Retry(max=3, interval=[0, 10, 30])
 # Services ride it out (a command waits and then succeeds); the API must answer at once
 # (503) instead, so a client's request never hangs on an outage.
 OUTAGE_SECONDS = 60.0
-API_OUTAGE_SECONDS = 0.5
+FAIL_FAST_SECONDS = 0.5
 RETRIED_ERRORS = [RedisConnectionError, RedisTimeoutError]
 
 
@@ -73,7 +73,7 @@ def redis_client(url: str, outage_seconds: float = OUTAGE_SECONDS) -> Redis:
     )
 
 
-def async_redis_client(url: str, outage_seconds: float = API_OUTAGE_SECONDS) -> AsyncRedis:
+def async_redis_client(url: str, outage_seconds: float = FAIL_FAST_SECONDS) -> AsyncRedis:
     """The asyncio client the API reads with, retrying like `redis_client`."""
     backoff, retries = _backoff(outage_seconds)
     return AsyncRedis.from_url(
