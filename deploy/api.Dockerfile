@@ -8,9 +8,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# The locked versions, hashes checked (requirements/lock-api.txt, see README "Dependencies"),
+# then the project itself with no dependencies of its own choosing.
+COPY requirements/lock-api.txt ./requirements/
+RUN pip install --require-hashes -r requirements/lock-api.txt
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip install ".[api]"
+RUN pip install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home sharpr \

@@ -9,10 +9,14 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# The locked versions, hashes checked (requirements/lock-packager.txt, see README
+# "Dependencies"), then the project itself with no dependencies of its own choosing.
+# --only-binary: PyAV must come as a wheel; a source build would need FFmpeg headers.
+COPY requirements/lock-packager.txt ./requirements/
+RUN pip install --require-hashes --only-binary av -r requirements/lock-packager.txt
 COPY pyproject.toml README.md ./
 COPY services ./services
-# --only-binary: PyAV must come as a wheel; a source build would need FFmpeg headers.
-RUN pip install --only-binary av ".[packager]"
+RUN pip install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home sharpr \

@@ -5,17 +5,20 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG TORCH_VERSION=2.13.0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# The CPU wheel first, from PyTorch's CPU index: `torch>=2.4` in the worker extra is then
-# already satisfied, so pip never pulls the CUDA build and its gigabytes of libraries.
-RUN pip install "torch==${TORCH_VERSION}" --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
+# The locked versions, hashes checked (requirements/lock-worker-cpu.txt, see README
+# "Dependencies"), then the project itself with no dependencies of its own choosing. The lock
+# pins the CPU build of torch (torch==2.13.0+cpu), which only PyTorch's CPU index serves;
+# the hashes keep that index from supplying anything but the locked files.
+COPY requirements/lock-worker-cpu.txt ./requirements/
+RUN pip install --require-hashes --only-binary av -r requirements/lock-worker-cpu.txt \
+      --extra-index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip install --only-binary av ".[worker]"
+RUN pip install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}
 # g++ builds the Winograd convolution kernel for the CPU the container runs on (-march=native,

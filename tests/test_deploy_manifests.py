@@ -147,6 +147,21 @@ def test_dockerfiles_are_multi_stage_non_root_with_a_healthcheck(dockerfile: str
         assert "torch==" not in text and "[worker" not in text  # the API image stays small
 
 
+@pytest.mark.parametrize("image", ["api", "packager", "worker-cpu"])
+def test_cpu_images_install_their_lock_with_hashes_and_the_project_without_deps(image: str) -> None:
+    """The images run the versions the tests ran with (requirements/, README "Dependencies")."""
+    text = (DEPLOY / f"{image}.Dockerfile").read_text()
+    lock = f"requirements/lock-{image}.txt"
+    assert (ROOT / lock).is_file()
+    installs = re.findall(r"^RUN pip install ((?:.*\\\n)*.*)$", text, re.MULTILINE)
+    assert len(installs) == 2, installs
+    locked, project = (install.split() for install in installs)
+    assert "--require-hashes" in locked and locked[locked.index("-r") + 1] == lock
+    assert project == ["--no-deps", "--no-build-isolation", "."]
+    assert f"COPY {lock} ./requirements/" in text
+    assert f"!{lock}" in (DEPLOY / f"{image}.Dockerfile.dockerignore").read_text().splitlines()
+
+
 def test_gpu_image_pins_matching_torch_and_torch_tensorrt() -> None:
     text = (DEPLOY / "worker-gpu.Dockerfile").read_text()
     torch = re.search(r"^ARG TORCH_VERSION=(\S+)$", text, re.MULTILINE)
