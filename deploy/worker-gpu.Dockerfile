@@ -5,6 +5,8 @@
 # The versions move together: torch-tensorrt 2.13.0 requires torch >=2.13,<2.14 and
 # TensorRT 11.0 for CUDA 13 (tensorrt-cu13), so torch is the cu130 build and the base image
 # is CUDA 13.0. Change all three at once, or none.
+# They live here and not in requirements/ (README, "Dependencies"): the CUDA builds cannot be
+# resolved on the CPU machines that write the locks, so this image alone is not hash-locked.
 ARG CUDA_IMAGE=nvidia/cuda:13.0.2-runtime-ubuntu24.04
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9
 
