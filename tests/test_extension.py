@@ -1,18 +1,26 @@
 """The Chrome extension in Debian's chromium: it loads, records clips the real stack enhances,
 and its player plays the enhanced stream, picking up clips that arrive while it plays.
 
-Tab capture needs a user gesture a test cannot give, so the recorder is fed a canvas
-captureStream() plus an oscillator; everything after that is the extension's own code.
+The last test starts it as a user's click does: Chromium lets an allowlisted extension's
+service worker call chrome.action.openPopup(), and the popup's start is then a user gesture
+for chrome.tabCapture. The other tests feed the recorder a canvas captureStream() plus an
+oscillator; everything after that is the extension's own code.
 """
 
 import asyncio
+import functools
+import hashlib
 import io
 import json
+import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urljoin
 
 import av
 import httpx
@@ -91,8 +99,8 @@ def stream_state(api_url: str, stream: dict) -> dict:
 def test_unpacked_extension_loads_as_mv3_with_its_service_worker(extension_dir, browser, extension_url):
     manifest = json.loads((extension_dir / "manifest.json").read_text())
     assert manifest["manifest_version"] == 3
-    assert set(manifest["permissions"]) == {"activeTab", "offscreen", "storage", "tabCapture"}
-    for page in ("popup.html", "player.html", "offscreen.html", "options.html", "service-worker.js", "vendor/hls.mjs"):
+    assert set(manifest["permissions"]) == {"activeTab", "offscreen", "scripting", "storage", "tabCapture"}
+    for page in ("popup.html", "player.html", "offscreen.html", "options.html", "service-worker.js", "video-finder.js", "vendor/hls.mjs"):
         assert (extension_dir / page).is_file(), page
     worker = browser.service_workers[0]
     assert worker.url == extension_url("service-worker.js")
@@ -245,3 +253,144 @@ def test_player_refused_an_event_stream_follows_clips_by_polling(
         wait_in_page(page, "document.querySelector(\"#clips li[data-seq='0']\")?.dataset.state === 'packaged'", 120)
         assert 429 in refused
         wait_in_page(page, "document.getElementById('video').currentTime > 0.3", 30)
+
+
+SCREEN = (2560, 1440)
+VIDEO = (320, 180)
+PAGE_GREY = (128, 128, 128)  # never in the test pattern: a crop that takes in the page shows it
+VIDEO_PAGE = f"""<!doctype html>
+<title>a small video on a large page</title>
+<body style="margin:0; background:rgb{PAGE_GREY}; font:40px sans-serif">
+  <h1 style="margin:200px 0 0 300px">A page with a small video</h1>
+  <video id="v" src="clip.webm" width="{VIDEO[0]}" height="{VIDEO[1]}" autoplay muted loop playsinline
+         style="display:block; margin:100px 0 0 700px"></video>
+  <p style="height:3000px">More page.</p>
+</body>"""
+
+
+def unpacked_extension_id(path: Path) -> str:
+    """Chrome's id for an unpacked extension: sha256 of its absolute path, hex 0-f as a-p."""
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    return "".join(chr(ord("a") + int(char, 16)) for char in digest)
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def video_site(tmp_path: Path) -> Iterator[str]:
+    """A local web server with a page playing a real 320x180 clip, in a loop."""
+    root = tmp_path / "site"
+    root.mkdir()
+    write_clip(root / "clip.webm", seconds=4, width=VIDEO[0], height=VIDEO[1], fps=30)
+    (root / "index.html").write_text(VIDEO_PAGE)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def user_browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium on a 2560x1440 screen at device scale 1, the window filling it, with the
+    extension allowlisted so its service worker may open the popup as the icon's click does."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "user-profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            no_viewport=True,  # the page gets the real window, not an emulated viewport
+            ignore_default_args=["--disable-extensions"],
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+                f"--window-size={SCREEN[0]},{SCREEN[1]}", f"--screen-info={{{SCREEN[0]}x{SCREEN[1]}}}",
+                "--force-device-scale-factor=1",
+                f"--allowlisted-extension-id={unpacked_extension_id(extension_dir)}",
+                f"--disable-extensions-except={extension_dir}", f"--load-extension={extension_dir}",
+            ],
+        )
+        yield context
+        context.close()
+
+
+def s3_bytes(settings, key: str) -> bytes:
+    async def read() -> bytes:
+        async with open_store(settings) as store:
+            return await store.get_bytes(key)
+
+    # Playwright's sync API owns this thread's event loop; the S3 client gets its own thread.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, read()).result()
+
+
+def capture_state(worker) -> dict:
+    """The service worker's capture record ({"state": "idle"} before the first write)."""
+    return worker.evaluate("chrome.storage.session.get('capture')").get("capture", {"state": "idle"})
+
+
+def frame_sizes(body: bytes) -> set[tuple[int, int]]:
+    with av.open(io.BytesIO(body)) as container:
+        return {(frame.width, frame.height) for frame in container.decode(video=0)}
+
+
+def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
+    stack: Stack, extension_dir: Path, user_browser: BrowserContext, video_site: str, tmp_path: Path,
+):
+    worker = user_browser.service_workers[0] if user_browser.service_workers else user_browser.wait_for_event("serviceworker")
+    assert worker.url == f"chrome-extension://{unpacked_extension_id(extension_dir)}/service-worker.js"
+    worker.evaluate("(options) => chrome.storage.sync.set(options)", {"apiBaseUrl": stack.api_url, "clipSeconds": CLIP_SECONDS})
+
+    tab = user_browser.pages[0] if user_browser.pages else user_browser.new_page()
+    tab.goto(video_site)
+    wait_in_page(tab, "document.getElementById('v').currentTime > 0.5", 30)
+    assert tab.evaluate("[innerWidth, devicePixelRatio, screen.width, screen.height]") == [SCREEN[0], 1, *SCREEN]
+    tab.bring_to_front()
+
+    # The icon's click: the popup opens on this tab and starts at once (one click).
+    worker.evaluate("chrome.action.openPopup()")
+    capture = wait_until(lambda: capture_state(worker)["state"] in ("recording", "failed") and capture_state(worker), 60, "recording to start")
+    assert capture["state"] == "recording", capture["error"]
+    size = capture["size"]
+    assert (size["width"], size["height"]) == (256, 144), size  # 180 lines: the ladder's 144, at the video's aspect
+    assert size["fps"] == 30
+    stream = worker.evaluate("(key) => chrome.storage.session.get(key)", f"stream:{capture['streamId']}")[f"stream:{capture['streamId']}"]
+
+    # tab.wait_for_timeout lets Playwright hear of the new tab; time.sleep would not.
+    player = wait_until(
+        lambda: tab.wait_for_timeout(100) or next((p for p in user_browser.pages if "player.html" in p.url), None),
+        15, "the player tab")
+    wait_in_page(player, "document.getElementById('video').currentTime > 0.3", 180)
+    assert player.evaluate("[document.getElementById('video').videoWidth, document.getElementById('video').videoHeight]") == [
+        2 * size["width"], 2 * size["height"]]
+    # The size stays (it is the largest rung); the frame rate may give way if the worker lags.
+    assert re.fullmatch(r"Capturing 256\u00d7144 at \d+ fps: (keeping up\.|falling behind\..*)", player.locator("#pace").inner_text())
+    assert re.fullmatch(r"(\d+ min )?\d+ s behind live", player.locator("#delay").inner_text())
+    player.screenshot(path=str(tmp_path / "player.png"))
+    print(f"player: {player.locator('#delay').inner_text()}; {player.locator('#pace').inner_text()}; screenshot {tmp_path / 'player.png'}")
+
+    player.locator("#stop").click()
+    final = wait_until(lambda: (s := stream_state(stack.api_url, stream))["state"] == "ended" and s, 180, "the stream to end")
+    assert "#EXT-X-ENDLIST" in httpx.get(stream["playlistUrl"]).text
+    assert final["clips"] and all(clip["state"] == "packaged" and not clip["degraded"] for clip in final["clips"]), final["clips"]
+    wait_until(lambda: capture_state(worker)["state"] == "ended", 30, "the capture to end")
+
+    # What was uploaded is the video alone, at the capture size, never the 2560x1440 tab.
+    first = s3_bytes(stack.settings, keys.input_key(stream["id"], 0, "webm"))
+    assert frame_sizes(first) == {(size["width"], size["height"])}
+    with av.open(io.BytesIO(first)) as container:
+        picture = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    grey = (abs(picture - PAGE_GREY) < 20).all(axis=-1).mean()
+    assert grey < 0.05, f"{grey:.1%} of the captured picture is the page around the video"
+
+    # Enhanced at 2x the captured size, in every published segment.
+    playlist = httpx.get(stream["playlistUrl"]).text
+    segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+    assert segments
+    for name in segments:
+        assert frame_sizes(httpx.get(urljoin(stream["playlistUrl"], name)).content) == {(2 * size["width"], 2 * size["height"])}

@@ -1,51 +1,169 @@
 // The offscreen document: turns the tab's media stream id into a MediaStream, lets the user
-// keep hearing the tab, records it in clips and uploads them. Offscreen documents may only
-// use chrome.runtime, so every state change is a message to the service worker, which stores it.
+// keep hearing the tab, crops it to the video the user watches (video-finder.js reports where
+// it is) at a size the fleet keeps up with, records that in clips and uploads them, and
+// re-picks the size for each clip from how far behind live the stream is. Offscreen documents
+// may only use chrome.runtime, so every state change is a message to the service worker.
 
 import { SharprApi } from './lib/api-client.js';
+import {
+  adaptDecision, budgetFor, captureFps, captureRungs, lagSeconds, nextRung, pixelsPerSecond, startRung,
+} from './lib/capture-size.js';
+import { CroppedCapture } from './lib/cropped-capture.js';
 import { ClipRecorder } from './lib/recorder.js';
 import { ClipUploader } from './lib/uploader.js';
+import { pickVideo, toFramePixels } from './lib/video-geometry.js';
 
+const REPORT_FRESH_MS = 3000; // the finder reports every second; older reports are from gone frames
+const FIRST_REPORT_MS = 1000; // no report by then: no access to the page, capture the viewport
+const FIRST_FRAME_MS = 5000;
+const BLACK_CHECK_MS = 1000;
+const DEFAULT_MAX_PIXELS = 1920 * 1080; // the server's default clip limit, for a server that does not say
+const MAX_TAB = { width: 3840, height: 2160 }; // the largest clip the server takes at all
+
+// Latest video-finder report of each frame: `${tabId}/${frameId}` -> {at, top, viewport, dpr, clips, videos}.
+const reports = new Map();
 // One recording per document; the service worker closes the document when it ends.
 let session = null;
 
 const tell = (type, data) => chrome.runtime.sendMessage({ type, target: 'service-worker', data });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function startRecording({ mediaStreamId, streamId, token, apiBaseUrl, clipSeconds }) {
-  if (session) return;
-  const tab = { mandatory: { chromeMediaSource: 'tab', chromeMediaSourceId: mediaStreamId } };
-  let media;
-  try {
-    media = await navigator.mediaDevices.getUserMedia({ audio: tab, video: tab });
-  } catch (error) {
-    await tell('recording-ended', { error: { code: 'capture_failed', message: error.message } });
-    return;
+class StartError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
   }
-  // Capturing a tab mutes it for the user; play the captured audio back out.
-  const output = new AudioContext();
-  output.createMediaStreamSource(media).connect(output.destination);
+}
 
-  const api = new SharprApi(apiBaseUrl, token);
-  const uploader = new ClipUploader(api, streamId, { onEvent: (event) => tell('clip-event', event) });
-  const recorder = new ClipRecorder(media, {
-    clipSeconds,
-    onClip: ({ seq, blob }) => uploader.enqueue(seq, blob),
-    onError: (error) => finish({ code: 'capture_failed', message: error.message }),
-  });
-  session = { media, output, api, uploader, recorder, streamId, finishing: null };
-  // The tab closing or navigating away ends its track: finish as if Stop was pressed.
-  media.getVideoTracks()[0]?.addEventListener('ended', () => finish());
-  recorder.start();
-  await tell('recording-started', { streamId, startedAt: Date.now() });
+/** What to capture in `tabId` now: the chosen video's visible picture, else the viewport; null if unknown. */
+function target(tabId) {
+  const now = Date.now();
+  const frames = [...reports.entries()]
+    .filter(([key, report]) => key.startsWith(`${tabId}/`) && now - report.at < REPORT_FRESH_MS)
+    .map(([, report]) => report);
+  const top = frames.find((frame) => frame.top);
+  if (!top) return null;
+  const video = pickVideo(frames);
+  return { viewport: top.viewport, dpr: top.dpr, video, rect: video?.visible ?? { x: 0, y: 0, ...top.viewport } };
+}
+
+async function waitFor(check, ms) {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await sleep(50);
+  return check();
+}
+
+/** The tab's audio and its video at the viewport's device pixels (so the crop keeps every pixel). */
+async function tabMedia(mediaStreamId, first) {
+  const source = { chromeMediaSource: 'tab', chromeMediaSourceId: mediaStreamId };
+  const device = first
+    ? { width: Math.round(first.viewport.width * first.dpr), height: Math.round(first.viewport.height * first.dpr) }
+    : MAX_TAB;
+  const video = { ...source, maxWidth: Math.min(device.width, MAX_TAB.width), maxHeight: Math.min(device.height, MAX_TAB.height), maxFrameRate: 30 };
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: { mandatory: source }, video: { mandatory: video } });
+  } catch (error) {
+    throw new StartError('capture_failed', error.message);
+  }
+}
+
+/** Size and pace now: the rung for the next clip, and whether even the smallest falls behind. */
+const pace = (current, fallingBehind) => ({ size: current.rungs[current.rung], fallingBehind });
+
+async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, enhancement }) {
+  if (session) throw new StartError('capture_failed', 'already recording');
+  const api = new SharprApi(apiBaseUrl);
+  const capacity = api.capacity();
+  capacity.catch(() => {}); // awaited below; unhandled until then
+  const first = await waitFor(() => target(tabId), FIRST_REPORT_MS);
+  if (first?.video?.protected) throw new StartError('protected_video', 'the video is DRM-protected (EME)');
+
+  const media = await tabMedia(mediaStreamId, first);
+  const crop = (frame) => {
+    const now = target(tabId);
+    return now && toFramePixels(now.rect, now.viewport, frame);
+  };
+  const capture = new CroppedCapture(media.getVideoTracks()[0], { size: { width: 256, height: 144, fps: captureFps() }, crop });
+  try {
+    const frame = await Promise.race([capture.firstFrame, sleep(FIRST_FRAME_MS)]);
+    if (!frame) throw new StartError('capture_failed', 'the tab sent no picture');
+    const source = crop(frame) ?? { x: 0, y: 0, ...frame };
+    const known = await capacity;
+    const rungs = captureRungs({
+      ladder: known?.ladder,
+      maxHeight: Math.min(source.height, target(tabId)?.video?.videoHeight ?? Infinity),
+      aspect: source.width / source.height,
+      fps: captureFps(),
+      maxPixels: known?.clip_max_pixels ?? DEFAULT_MAX_PIXELS,
+      maxFps: known?.clip_max_fps,
+    });
+    const budget = budgetFor(known, enhancement.mode, enhancement.scale);
+    const start = startRung(rungs, budget);
+    capture.resize(rungs[start]);
+    if (await capture.allBlackFor(BLACK_CHECK_MS)) throw new StartError('protected_video', 'the picture is black');
+
+    const stream = await api.createStream({ ...enhancement, capture: rungs[start] });
+    const streamApi = new SharprApi(apiBaseUrl, stream.token);
+    // The server's limit wins over the user's choice, so no clip is refused for its length.
+    const seconds = Math.min(clipSeconds, Math.floor(stream.limits?.clip_max_seconds ?? clipSeconds));
+    const uploader = new ClipUploader(streamApi, stream.id, { onEvent: (event) => tell('clip-event', event) });
+    // Capturing a tab mutes it for the user; play the captured audio back out.
+    const output = new AudioContext();
+    output.createMediaStreamSource(media).connect(output.destination);
+    session = {
+      media, output, capture, uploader, api: streamApi, streamId: stream.id, clipSeconds: seconds,
+      rungs, start, rung: start, lags: [], startedAt: Date.now(), finishing: null,
+    };
+    session.recorder = new ClipRecorder(new MediaStream([capture.track, ...media.getAudioTracks()]), {
+      clipSeconds: seconds,
+      onClip: ({ seq, blob }) => uploader.enqueue(seq, blob),
+      onError: (error) => finish({ code: 'capture_failed', message: error.message }),
+      beforeClip: clipStarts,
+    });
+    // The tab closing or navigating away ends its track: finish as if Stop was pressed.
+    media.getVideoTracks()[0].addEventListener('ended', () => finish());
+    session.recorder.start();
+    console.info(`sharpr: event=capture_started stream=${stream.id} size=${rungs[start].width}x${rungs[start].height} fps=${rungs[start].fps} frame=${frame.width}x${frame.height}`);
+    return {
+      stream: { id: stream.id, token: stream.token, playlistUrl: stream.playlist_url, clipSeconds: seconds },
+      startedAt: session.startedAt,
+      ...pace(session, budget !== null && pixelsPerSecond(rungs[start]) > budget),
+    };
+  } catch (error) {
+    media.getTracks().forEach((track) => track.stop());
+    await capture.stop();
+    throw error;
+  }
+}
+
+/** Clip `seq` starts: it gets the size picked last; the clip just ended tells how far behind we are. */
+function clipStarts(seq) {
+  const current = session;
+  current.capture.resize(current.rungs[current.rung]);
+  if (seq > 0) {
+    adapt(current).catch((error) => console.warn(`sharpr: event=adapt_failed stream=${current.streamId} seq=${seq} message=${error.message}`));
+  }
+}
+
+async function adapt(current) {
+  const { clips } = await current.api.getStream(current.streamId);
+  const lag = lagSeconds({ clips, startedAt: current.startedAt, nowMs: Date.now(), clipSeconds: current.clipSeconds });
+  current.lags.push(lag);
+  const decision = adaptDecision(current.lags, current.clipSeconds);
+  const { index, fallingBehind } = nextRung(current.rung, decision, { start: current.start, count: current.rungs.length });
+  if (index !== current.rung) current.lags = []; // lags at the old size say nothing about the new
+  current.rung = index;
+  await tell('capture-pace', { streamId: current.streamId, lag, ...pace(current, fallingBehind) });
 }
 
 /** Last clip out, every upload settled, then the API is told the stream is complete. */
 function finish(error = null) {
   if (!session) return Promise.resolve();
   session.finishing ??= (async () => {
-    const { media, output, api, uploader, recorder, streamId } = session;
+    const { media, output, capture, api, uploader, recorder, streamId } = session;
     await recorder.stop();
     media.getTracks().forEach((track) => track.stop()); // removes the tab's recording badge
+    await capture.stop();
     await output.close();
     await uploader.drain();
     let outcome = error;
@@ -59,9 +177,17 @@ function finish(error = null) {
   return session.finishing;
 }
 
-chrome.runtime.onMessage.addListener((message) => {
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message.target !== 'offscreen') return false;
-  if (message.type === 'start-recording') startRecording(message.data);
-  else if (message.type === 'stop-recording') finish();
+  if (message.type === 'video-geometry') {
+    reports.set(`${sender.tab?.id}/${sender.frameId}`, { ...message.data, at: Date.now() });
+    sendResponse({ ok: true }); // the finder stops once nobody answers
+  } else if (message.type === 'start-recording') {
+    startRecording(message.data).then(sendResponse, (error) =>
+      sendResponse({ error: { code: error.code ?? 'capture_failed', message: error.message } }));
+    return true; // the answer comes asynchronously
+  } else if (message.type === 'stop-recording') {
+    finish();
+  }
   return false;
 });

@@ -1,7 +1,8 @@
 // The player tab: plays the stream's enhanced HLS playlist with the bundled hls.js, follows
 // new clips without a reload, shows each clip's progress from the API's server-sent events
 // (or, when the API refuses one more event stream, from polling the stream's status),
-// the delay behind live, and a Stop button. It opens as player.html?stream=<id>.
+// the delay behind live, the capture size and whether the server keeps up, and a Stop
+// button. It opens as player.html?stream=<id>.
 
 import Hls from './vendor/hls.mjs';
 import { SharprApi } from './lib/api-client.js';
@@ -9,7 +10,7 @@ import { decideRecovery } from './lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from './lib/live-delay.js';
 import { onCaptureChanged, readCapture, readStream, streamKey } from './lib/session-store.js';
 import { pollStatus } from './lib/status-poll.js';
-import { describeCapture, describeError } from './lib/status-text.js';
+import { describeCapture, describeError, describePace } from './lib/status-text.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -111,6 +112,7 @@ async function main() {
     const renderCapture = (capture) => {
       if (capture.streamId !== stream.id) return;
       $('state').textContent = describeCapture(capture);
+      $('pace').textContent = describePace(capture);
       $('stop').hidden = capture.state !== 'recording';
       if (capture.error) showError(capture.error);
       for (const [seq, clip] of Object.entries(capture.clips)) {

@@ -2,7 +2,7 @@
 // when it shows why and offers to try again), and it shows the state in plain words.
 
 import { onCaptureChanged, readCapture } from './lib/session-store.js';
-import { describeCapture, describeError } from './lib/status-text.js';
+import { describeCapture, describeError, describePace } from './lib/status-text.js';
 
 const ACTIVE = new Set(['starting', 'recording', 'stopping']);
 const $ = (id) => document.getElementById(id);
@@ -11,6 +11,7 @@ const ask = (type, data) => chrome.runtime.sendMessage({ type, target: 'service-
 
 function render(capture) {
   $('state').textContent = describeCapture(capture);
+  $('pace').textContent = ACTIVE.has(capture.state) ? describePace(capture) : '';
   $('error').hidden = !capture.error;
   $('error').textContent = describeError(capture.error);
   $('start').hidden = ACTIVE.has(capture.state);

@@ -59,26 +59,42 @@ async function startForTab({ tabId, url }) {
     }
     // Ask for the tab's media first: the grant from the user's click is for this tab now.
     const mediaStreamId = await chrome.tabCapture.getMediaStreamId({ targetTabId: tabId });
-    const stream = await api.createStream({ ...enhancementBody(options), scale: 2 });
-    await writeStream({ id: stream.id, token: stream.token, apiBaseUrl: options.apiBaseUrl, playlistUrl: stream.playlist_url, kind: 'capture', clipSeconds: options.clipSeconds, captureStartedAt: null });
     if (!(await hasOffscreenDocument())) {
       await chrome.offscreen.createDocument({
         url: OFFSCREEN_URL,
         reasons: ['USER_MEDIA'],
-        justification: 'Records the tab in clips and uploads them for enhancement.',
+        justification: 'Records the video in the tab in clips and uploads them for enhancement.',
       });
     }
-    await updateCapture((capture) => ({ ...capture, state: 'recording', streamId: stream.id }));
-    await chrome.runtime.sendMessage({
+    await findVideos(tabId); // after the recorder exists: the finder reports to it
+    const started = await chrome.runtime.sendMessage({
       type: 'start-recording',
       target: 'offscreen',
-      data: { mediaStreamId, streamId: stream.id, token: stream.token, apiBaseUrl: options.apiBaseUrl, clipSeconds: options.clipSeconds },
+      data: { mediaStreamId, tabId, apiBaseUrl: options.apiBaseUrl, clipSeconds: options.clipSeconds, enhancement: { ...enhancementBody(options), scale: 2 } },
     });
+    if (started.error) throw Object.assign(new Error(started.error.message), { code: started.error.code });
+    const { stream, startedAt, size, fallingBehind } = started;
+    await writeStream({ ...stream, apiBaseUrl: options.apiBaseUrl, kind: 'capture', captureStartedAt: startedAt });
+    await updateCapture((capture) => ({ ...capture, state: 'recording', streamId: stream.id, size, fallingBehind, lag: null }));
     await openPlayer(stream.id);
   } catch (error) {
     await fail(error.code ?? 'capture_failed', error.message);
+    if (await hasOffscreenDocument()) await chrome.offscreen.closeDocument();
   }
   return readCapture();
+}
+
+/**
+ * Injects the video finder into every frame of the tab the extension may read (activeTab
+ * gives the page's own origin; other frames need their host's permission). Without access
+ * the recorder captures the whole viewport.
+ */
+async function findVideos(tabId) {
+  try {
+    await chrome.scripting.executeScript({ target: { tabId, allFrames: true }, files: ['video-finder.js'] });
+  } catch (error) {
+    console.warn(`sharpr: event=video_finder_refused tab=${tabId} message=${error.message}`);
+  }
 }
 
 /** Stop asked by popup or player: the offscreen document finishes and uploads the last clip. */
@@ -96,9 +112,9 @@ async function stop() {
   return updateCapture((current) => ({ ...current, state: 'ended' }));
 }
 
-async function recordingStarted({ streamId, startedAt }) {
-  const stream = await readStream(streamId);
-  if (stream) await writeStream({ ...stream, captureStartedAt: startedAt });
+/** The recorder re-picked its size from the delay: the player shows it, and whether it keeps up. */
+function capturePace({ streamId, size, fallingBehind, lag }) {
+  return updateCapture((capture) => (capture.streamId === streamId ? { ...capture, size, fallingBehind, lag } : capture));
 }
 
 function clipEvent({ seq, type, code, message }) {
@@ -120,7 +136,7 @@ const HANDLERS = {
   'start-capture': startForTab,
   'stop-capture': stop,
   'get-capture': readCapture,
-  'recording-started': recordingStarted,
+  'capture-pace': capturePace,
   'clip-event': clipEvent,
   'recording-ended': recordingEnded,
 };

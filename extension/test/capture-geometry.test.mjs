@@ -30,7 +30,7 @@ test('the largest visible playing video wins, in any frame, clipped to what is o
 
   // A bigger playing video in a frame, half scrolled out of the frame's visible box.
   const framed = { box: box(500, 100, 800, 450), videoWidth: 640, videoHeight: 360, objectFit: 'contain', playing: true };
-  const frame = { top: false, clip: box(500, 100, 400, 450), videos: [framed] };
+  const frame = { top: false, clips: [box(400, 0, 600, 800), box(500, 100, 400, 450)], videos: [framed] };
   const picked = pickVideo([top, frame]);
   assert.equal(picked.box, framed.box);
   assert.deepEqual(picked.visible, box(500, 100, 400, 450));

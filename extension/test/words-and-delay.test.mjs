@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { decideRecovery, MAX_RECOVERIES_PER_WINDOW } from '../src/lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from '../src/lib/live-delay.js';
 import { DEFAULT_OPTIONS, enhancementBody, normalizeOptions } from '../src/lib/options.js';
-import { describeCapture, describeError } from '../src/lib/status-text.js';
+import { describeCapture, describeError, describePace } from '../src/lib/status-text.js';
 
 test('delay behind live counts from the capture start when there is one', () => {
   const delay = delayBehindLive({ captureStartedAt: 10_000, currentTime: 5, nowMs: 27_000, liveEdgeLatency: 3 });
@@ -41,4 +41,11 @@ test('errors and states are told in plain words', () => {
   assert.match(describeError({ code: 'weird', message: 'disk full' }), /disk full/);
   assert.match(describeCapture({ state: 'recording', clips: { 0: { upload: 'failed' }, 1: { upload: 'registered' } } }), /1 clip could not be uploaded/);
   assert.match(describeCapture(undefined), /Not recording/);
+});
+
+test('the capture size and whether the server keeps up are told in words', () => {
+  assert.equal(describePace({ size: null }), '');
+  assert.equal(describePace({ size: { width: 256, height: 144, fps: 30 }, fallingBehind: false }), 'Capturing 256\u00d7144 at 30 fps: keeping up.');
+  assert.match(describePace({ size: { width: 256, height: 144, fps: 12 }, fallingBehind: true }), /falling behind/);
+  assert.match(describeError({ code: 'protected_video', message: 'the picture is black' }), /protected \(DRM\)/);
 });

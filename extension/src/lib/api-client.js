@@ -49,8 +49,18 @@ export class SharprApi {
     return response.json();
   }
 
-  createStream(enhancement) { return this.#json('POST', '/v1/streams', enhancement); }
+  createStream(body) { return this.#json('POST', '/v1/streams', body); }
   createVideo(url, enhancement) { return this.#json('POST', '/v1/videos', { url, ...enhancement }); }
+
+  /** The fleet's capacity (`GET /v1/capacity`), or null from a server too old to know it. */
+  async capacity() {
+    try {
+      return await this.#json('GET', '/v1/capacity');
+    } catch (error) {
+      if (error.status === 404) return null;
+      throw error;
+    }
+  }
   getStream(id) { return this.#json('GET', `/v1/streams/${id}`); }
   stopStream(id) { return this.#json('POST', `/v1/streams/${id}/stop`, {}); }
   presignUpload(id, seq, ext) { return this.#json('POST', `/v1/streams/${id}/uploads`, { seq, ext }); }

@@ -7,13 +7,15 @@ import { msUntilClipEnd, normalizeClipSeconds, pickWebmType } from './clip-sched
 export class ClipRecorder {
   /**
    * `onClip({seq, blob, startedAt, seconds})` gets every finished clip, the last one included;
-   * `onError(error)` hears a recorder failure.
+   * `onError(error)` hears a recorder failure; `beforeClip(seq)` runs just before clip `seq`
+   * starts (the place to change the capture size: no clip changes size midway).
    */
-  constructor(stream, { clipSeconds, onClip, onError = () => {}, mimeType } = {}) {
+  constructor(stream, { clipSeconds, onClip, onError = () => {}, beforeClip = () => {}, mimeType } = {}) {
     this.stream = stream;
     this.clipSeconds = normalizeClipSeconds(clipSeconds);
     this.onClip = onClip;
     this.onError = onError;
+    this.beforeClip = beforeClip;
     this.mimeType = mimeType ?? pickWebmType((type) => MediaRecorder.isTypeSupported(type));
     this.seq = 0;
     this.current = null;
@@ -45,6 +47,7 @@ export class ClipRecorder {
 
   #startClip() {
     const seq = this.seq;
+    this.beforeClip(seq);
     const chunks = [];
     const recorder = new MediaRecorder(this.stream, { mimeType: this.mimeType });
     const clip = { recorder, seq, startedAt: Date.now(), startMs: performance.now() };

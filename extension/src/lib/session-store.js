@@ -2,13 +2,16 @@
 // service-worker globals, because Chrome stops an idle service worker mid-recording. The
 // service worker is the only writer; popup and player read it and listen for changes.
 //
-//   capture         {state, tabId, streamId, error, clips: {seq: {upload, message}}}
+//   capture         {state, tabId, streamId, error, clips: {seq: {upload, message}},
+//                    size: {width, height, fps} (the capture size), fallingBehind, lag (s)}
 //   stream:<id>     {id, token, apiBaseUrl, playlistUrl, kind, clipSeconds, captureStartedAt}
 
 import { normalizeOptions } from './options.js';
 
 export const CAPTURE_KEY = 'capture';
-export const IDLE_CAPTURE = Object.freeze({ state: 'idle', tabId: null, streamId: null, error: null, clips: {} });
+export const IDLE_CAPTURE = Object.freeze({
+  state: 'idle', tabId: null, streamId: null, error: null, clips: {}, size: null, fallingBehind: false, lag: null,
+});
 
 export const streamKey = (id) => `stream:${id}`;
 

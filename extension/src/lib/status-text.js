@@ -10,6 +10,7 @@ const ERROR_WORDS = {
   stream_failed: 'The server could not enhance this stream.',
   capture_failed: 'Chrome did not let SharprAI record this tab.',
   unsupported_page: 'Chrome does not allow recording this page.',
+  protected_video: 'This video is protected (DRM): Chrome records it as a black picture, so there is nothing to enhance.',
 };
 
 /** A sentence for an error `{code, message}`; unknown codes fall back to the server's words. */
@@ -32,4 +33,14 @@ export function describeCapture(capture) {
   const base = STATE_WORDS[capture?.state ?? 'idle'] ?? STATE_WORDS.idle;
   const failed = Object.values(capture?.clips ?? {}).filter((clip) => clip.upload === 'failed').length;
   return failed ? `${base} ${failed} clip${failed === 1 ? '' : 's'} could not be uploaded.` : base;
+}
+
+/** The capture size and whether the server keeps up with it; "" before recording starts. */
+export function describePace(capture) {
+  const size = capture?.size;
+  if (!size) return '';
+  const what = `Capturing ${size.width}\u00d7${size.height} at ${Math.round(size.fps)} fps`;
+  return capture.fallingBehind
+    ? `${what}: falling behind. The server cannot keep up even at this smallest size.`
+    : `${what}: keeping up.`;
 }

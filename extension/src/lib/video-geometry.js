@@ -1,6 +1,7 @@
 // Where the picture the user watches sits in the captured tab frame. The content script
-// reports raw facts per frame (each <video>'s content box in top-viewport CSS px, its
-// intrinsic size and object-fit, the frame's visible box); everything computed from them is
+// (video-finder.js) reports raw facts per frame (each <video>'s content box in top-viewport
+// CSS px, its intrinsic size and object-fit, the boxes of the frames around it that clip
+// it); everything computed from them is
 // here, pure, so it is tested without a browser.
 //
 // Rects are {x, y, width, height}.
@@ -51,8 +52,7 @@ export function pickVideo(frames) {
   const screen = { x: 0, y: 0, ...viewport };
   const candidates = frames.flatMap((frame) => frame.videos.map((video) => {
     const picture = pictureRect(video.box, { width: video.videoWidth, height: video.videoHeight }, video.objectFit);
-    const inFrame = picture && intersect(picture, frame.clip ?? screen);
-    const visible = inFrame && intersect(inFrame, screen);
+    const visible = [...(frame.clips ?? []), screen].reduce((rect, clip) => rect && intersect(rect, clip), picture);
     return { ...video, visible };
   })).filter((video) => video.visible && video.videoWidth > 0);
   const largest = (list) => list.reduce((best, video) => (area(video.visible) > area(best?.visible) ? video : best), null);
