@@ -6,14 +6,16 @@
 
 import { SharprApi } from './lib/api-client.js';
 import {
-  adaptDecision, budgetFor, captureFps, captureRungs, lagSeconds, nextRung, pixelsPerSecond, startRung,
+  adaptDecision, budgetFor, captureFps, captureRungs, fallingBehind, lagSeconds, nextRung, pixelsPerSecond, startRung,
 } from './lib/capture-size.js';
 import { CroppedCapture } from './lib/cropped-capture.js';
 import { ClipRecorder } from './lib/recorder.js';
 import { ClipUploader } from './lib/uploader.js';
 import { pickVideo, toFramePixels } from './lib/video-geometry.js';
 
-const REPORT_FRESH_MS = 3000; // the finder reports every second; older reports are from gone frames
+// Every frame's finder reports each second (as throttled as the others when the tab is in the
+// background): a report this much older than the tab's newest is from a frame that is gone.
+const REPORT_FRESH_MS = 3000;
 const FIRST_REPORT_MS = 1000; // no report by then: no access to the page, capture the viewport
 const FIRST_FRAME_MS = 5000;
 const BLACK_CHECK_MS = 1000;
@@ -37,10 +39,9 @@ class StartError extends Error {
 
 /** What to capture in `tabId` now: the chosen video's visible picture, else the viewport; null if unknown. */
 function target(tabId) {
-  const now = Date.now();
-  const frames = [...reports.entries()]
-    .filter(([key, report]) => key.startsWith(`${tabId}/`) && now - report.at < REPORT_FRESH_MS)
-    .map(([, report]) => report);
+  const all = [...reports.entries()].filter(([key]) => key.startsWith(`${tabId}/`)).map(([, report]) => report);
+  const newest = Math.max(...all.map((report) => report.at));
+  const frames = all.filter((report) => newest - report.at < REPORT_FRESH_MS);
   const top = frames.find((frame) => frame.top);
   if (!top) return null;
   const video = pickVideo(frames);
@@ -149,11 +150,12 @@ async function adapt(current) {
   const { clips } = await current.api.getStream(current.streamId);
   const lag = lagSeconds({ clips, startedAt: current.startedAt, nowMs: Date.now(), clipSeconds: current.clipSeconds });
   current.lags.push(lag);
-  const decision = adaptDecision(current.lags, current.clipSeconds);
-  const { index, fallingBehind } = nextRung(current.rung, decision, { start: current.start, count: current.rungs.length });
+  const count = current.rungs.length;
+  const index = nextRung(current.rung, adaptDecision(current.lags, current.clipSeconds), { start: current.start, count });
   if (index !== current.rung) current.lags = []; // lags at the old size say nothing about the new
   current.rung = index;
-  await tell('capture-pace', { streamId: current.streamId, lag, ...pace(current, fallingBehind) });
+  const behind = fallingBehind({ index, count, lag, clipSeconds: current.clipSeconds });
+  await tell('capture-pace', { streamId: current.streamId, lag, ...pace(current, behind) });
 }
 
 /** Last clip out, every upload settled, then the API is told the stream is complete. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  adaptDecision, budgetFor, captureFps, captureRungs, lagSeconds, nextRung, startRung, widthFor,
+  adaptDecision, budgetFor, captureFps, captureRungs, fallingBehind, lagSeconds, nextRung, startRung, widthFor,
 } from '../src/lib/capture-size.js';
 import { fitInside, intersect, pickVideo, pictureRect, toFramePixels } from '../src/lib/video-geometry.js';
 
@@ -91,9 +91,12 @@ test('lag counts recording not yet playable; the rung follows it, never above th
   assert.equal(adaptDecision([4, 4.5, 5], 4), 'up');
   assert.equal(adaptDecision([4, 6, 5], 4), 'hold');
 
-  assert.deepEqual(nextRung(2, 'down', { start: 1, count: 5 }), { index: 3, fallingBehind: false });
-  assert.deepEqual(nextRung(4, 'down', { start: 1, count: 5 }), { index: 4, fallingBehind: true });
-  assert.deepEqual(nextRung(1, 'up', { start: 1, count: 5 }), { index: 1, fallingBehind: false });
-  assert.deepEqual(nextRung(3, 'up', { start: 1, count: 5 }), { index: 2, fallingBehind: false });
-  assert.deepEqual(nextRung(3, 'hold', { start: 1, count: 5 }), { index: 3, fallingBehind: false });
+  assert.equal(nextRung(2, 'down', { start: 1, count: 5 }), 3);
+  assert.equal(nextRung(4, 'down', { start: 1, count: 5 }), 4, 'the floor');
+  assert.equal(nextRung(1, 'up', { start: 1, count: 5 }), 1, 'never above the start');
+  assert.equal(nextRung(3, 'up', { start: 1, count: 5 }), 2);
+  assert.equal(nextRung(3, 'hold', { start: 1, count: 5 }), 3);
+  assert.equal(fallingBehind({ index: 4, count: 5, lag: 9, clipSeconds: 4 }), true);
+  assert.equal(fallingBehind({ index: 4, count: 5, lag: 8, clipSeconds: 4 }), false, 'at the floor but keeping up');
+  assert.equal(fallingBehind({ index: 3, count: 5, lag: 30, clipSeconds: 4 }), false, 'can still step down');
 });

@@ -80,12 +80,14 @@ export function adaptDecision(lags, clipSeconds) {
   return 'hold';
 }
 
-/**
- * The rung after `decision`, never above `start` (the stream's output size was fixed from it)
- * nor below the floor; `fallingBehind` when it should go down and cannot.
- */
+/** The rung after `decision`, never above `start` (the stream's output size was fixed from it) nor below the floor. */
 export function nextRung(index, decision, { start, count }) {
-  if (decision === 'down') return { index: Math.min(count - 1, index + 1), fallingBehind: index >= count - 1 };
-  if (decision === 'up') return { index: Math.max(start, index - 1), fallingBehind: false };
-  return { index, fallingBehind: false };
+  if (decision === 'down') return Math.min(count - 1, index + 1);
+  if (decision === 'up') return Math.max(start, index - 1);
+  return index;
+}
+
+/** Falling behind: at the smallest size and lowest rate, and still more than two clips behind. */
+export function fallingBehind({ index, count, lag, clipSeconds }) {
+  return index === count - 1 && lag > 2 * clipSeconds;
 }
