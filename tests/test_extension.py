@@ -27,7 +27,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from services.core import keys
+from services.core import keys, localservers
 from services.core.settings import get_settings
 from services.core.storage import open_store
 from tests.api_client import send_clip
@@ -266,6 +266,15 @@ VIDEO_PAGE = f"""<!doctype html>
          style="display:block; margin:100px 0 0 700px"></video>
   <p style="height:3000px">More page.</p>
 </body>"""
+# The same page inside a frame of another origin (localhost vs 127.0.0.1), with a border and a
+# scrolled parent: the frame's finder learns its offset from the parent's by postMessage.
+FRAMED_PAGE = f"""<!doctype html>
+<title>an embedded player</title>
+<body style="margin:0; background:rgb{PAGE_GREY}; height:4000px">
+  <iframe src="http://127.0.0.1:{{port}}/index.html" width="1400" height="700"
+          style="margin:500px 0 0 333px; border:9px solid rgb{PAGE_GREY}; padding:5px"></iframe>
+  <script>scrollTo(0, 150)</script>
+</body>"""
 
 
 def unpacked_extension_id(path: Path) -> str:
@@ -279,17 +288,34 @@ class QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
+# A playing video with Clear Key media keys set: EME in use, as on a DRM-protected page.
+PROTECTED_PAGE = """<!doctype html>
+<body>
+<video id="v" src="clip.webm" width="320" height="180" autoplay muted loop playsinline></video>
+<script>
+  navigator.requestMediaKeySystemAccess('org.w3.clearkey', [{
+    initDataTypes: ['webm'], videoCapabilities: [{ contentType: 'video/webm; codecs="vp8"' }],
+  }]).then((access) => access.createMediaKeys()).then((keys) => document.getElementById('v').setMediaKeys(keys));
+</script>
+</body>"""
+
+
 @pytest.fixture
 def video_site(tmp_path: Path) -> Iterator[str]:
-    """A local web server with a page playing a real 320x180 clip, in a loop."""
+    """A local web server: a page playing a real 320x180 clip in a loop, the same page in a
+    frame of another origin, a black page, and a page whose video has media keys."""
     root = tmp_path / "site"
     root.mkdir()
     write_clip(root / "clip.webm", seconds=4, width=VIDEO[0], height=VIDEO[1], fps=30)
     (root / "index.html").write_text(VIDEO_PAGE)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
+    port = server.server_address[1]
+    (root / "framed.html").write_text(FRAMED_PAGE.format(port=port))
+    (root / "black.html").write_text("<!doctype html><body style='background:#000'></body>")
+    (root / "protected.html").write_text(PROTECTED_PAGE)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    yield f"http://127.0.0.1:{port}"
     server.shutdown()
     server.server_close()
 
@@ -339,22 +365,37 @@ def frame_sizes(body: bytes) -> set[tuple[int, int]]:
         return {(frame.width, frame.height) for frame in container.decode(video=0)}
 
 
+PLAYING = "document.getElementById('v').currentTime > 0.5"
+
+
+def click_icon_on(
+    browser: BrowserContext, url: str, api_url: str, video_frame: str | None = "index.html", ready: str = PLAYING,
+) -> tuple[Page, dict]:
+    """Open `url`, wait until `ready` holds in the frame whose address ends in `video_frame`,
+    and click the icon as a user does: the popup opens on this tab and starts at once.
+    Returns the tab and the capture record once recording started or failed."""
+    worker = browser.service_workers[0] if browser.service_workers else browser.wait_for_event("serviceworker")
+    worker.evaluate("(options) => chrome.storage.sync.set(options)", {"apiBaseUrl": api_url, "clipSeconds": CLIP_SECONDS})
+    tab = browser.pages[0] if browser.pages else browser.new_page()
+    tab.goto(url)
+    if video_frame:
+        frame = wait_until(lambda: tab.wait_for_timeout(100) or tab.frame(url=lambda u: u.endswith(video_frame)), 30, video_frame)
+        wait_until(lambda: frame.evaluate(ready), 30, ready)
+    assert tab.evaluate("[innerWidth, devicePixelRatio, screen.width, screen.height]") == [SCREEN[0], 1, *SCREEN]
+    tab.bring_to_front()
+    worker.evaluate("chrome.action.openPopup()")
+    capture = wait_until(lambda: capture_state(worker)["state"] in ("recording", "failed") and capture_state(worker), 60, "recording to start")
+    return tab, capture
+
+
+@pytest.mark.parametrize("page", ["index.html", "framed.html"], ids=["video-in-page", "video-in-cross-origin-frame"])
 def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
-    stack: Stack, extension_dir: Path, user_browser: BrowserContext, video_site: str, tmp_path: Path,
+    stack: Stack, extension_dir: Path, user_browser: BrowserContext, video_site: str, tmp_path: Path, page: str,
 ):
     worker = user_browser.service_workers[0] if user_browser.service_workers else user_browser.wait_for_event("serviceworker")
     assert worker.url == f"chrome-extension://{unpacked_extension_id(extension_dir)}/service-worker.js"
-    worker.evaluate("(options) => chrome.storage.sync.set(options)", {"apiBaseUrl": stack.api_url, "clipSeconds": CLIP_SECONDS})
-
-    tab = user_browser.pages[0] if user_browser.pages else user_browser.new_page()
-    tab.goto(video_site)
-    wait_in_page(tab, "document.getElementById('v').currentTime > 0.5", 30)
-    assert tab.evaluate("[innerWidth, devicePixelRatio, screen.width, screen.height]") == [SCREEN[0], 1, *SCREEN]
-    tab.bring_to_front()
-
-    # The icon's click: the popup opens on this tab and starts at once (one click).
-    worker.evaluate("chrome.action.openPopup()")
-    capture = wait_until(lambda: capture_state(worker)["state"] in ("recording", "failed") and capture_state(worker), 60, "recording to start")
+    site = video_site.replace("127.0.0.1", "localhost") if page == "framed.html" else video_site
+    tab, capture = click_icon_on(user_browser, f"{site}/{page}", stack.api_url)
     assert capture["state"] == "recording", capture["error"]
     size = capture["size"]
     assert (size["width"], size["height"]) == (256, 144), size  # 180 lines: the ladder's 144, at the video's aspect
@@ -398,3 +439,20 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
     assert segments
     for name in segments:
         assert frame_sizes(httpx.get(urljoin(stream["playlistUrl"], name)).content) == {(2 * size["width"], 2 * size["height"])}
+
+
+@pytest.mark.parametrize(("page", "video_frame"), [("protected.html", "protected.html"), ("black.html", None)], ids=["media-keys", "black-picture"])
+def test_protected_video_is_refused_in_words_not_enhanced_black(user_browser: BrowserContext, video_site: str, page: str, video_frame: str | None):
+    # Nothing listens on the API address: DRM is found before the server is asked anything.
+    nowhere = f"http://127.0.0.1:{localservers.free_port()}"
+    ready = f"document.getElementById('v').mediaKeys !== null && {PLAYING}"
+    _, capture = click_icon_on(user_browser, f"{video_site}/{page}", nowhere, video_frame, ready)
+    assert capture["state"] == "failed"
+    assert capture["error"]["code"] == "protected_video", capture["error"]
+    worker = user_browser.service_workers[0]
+    assert worker.evaluate("chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'] }).then((c) => c.length)") == 0
+    assert not [p for p in user_browser.pages if "player.html" in p.url]
+    # The popup says why, in words.
+    popup = user_browser.new_page()
+    popup.goto(worker.url.replace("service-worker.js", "popup.html"))
+    wait_in_page(popup, "document.getElementById('error').textContent.includes('protected (DRM)')", 10)

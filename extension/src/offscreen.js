@@ -84,10 +84,12 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
     const now = target(tabId);
     return now && toFramePixels(now.rect, now.viewport, frame);
   };
+  // A first size for the black check; the capture size is picked once a frame's size is known.
   const capture = new CroppedCapture(media.getVideoTracks()[0], { size: { width: 256, height: 144, fps: captureFps() }, crop });
   try {
     const frame = await Promise.race([capture.firstFrame, sleep(FIRST_FRAME_MS)]);
     if (!frame) throw new StartError('capture_failed', 'the tab sent no picture');
+    if (await capture.allBlackFor(BLACK_CHECK_MS)) throw new StartError('protected_video', 'the picture is black');
     const source = crop(frame) ?? { x: 0, y: 0, ...frame };
     const known = await capacity;
     const rungs = captureRungs({
@@ -101,7 +103,6 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
     const budget = budgetFor(known, enhancement.mode, enhancement.scale);
     const start = startRung(rungs, budget);
     capture.resize(rungs[start]);
-    if (await capture.allBlackFor(BLACK_CHECK_MS)) throw new StartError('protected_video', 'the picture is black');
 
     const stream = await api.createStream({ ...enhancement, capture: rungs[start] });
     const streamApi = new SharprApi(apiBaseUrl, stream.token);

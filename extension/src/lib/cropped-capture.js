@@ -39,10 +39,14 @@ export class CroppedCapture {
     this.canvas.height = size.height;
   }
 
-  /** Resolves true if every frame drawn in the next `ms` is black (a DRM video captures black). */
+  /**
+   * Resolves true if the picture now and every frame drawn in the next `ms` is black (a DRM
+   * video captures black). A still page sends no new frames: the last one drawn counts.
+   */
   allBlackFor(ms) {
     return new Promise((resolve) => {
       this.blackCheck = { allBlack: true, frames: 0 };
+      if (this.frameSize) this.#checkBlack();
       setTimeout(() => {
         const { allBlack, frames } = this.blackCheck;
         this.blackCheck = null;
