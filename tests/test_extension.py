@@ -415,6 +415,7 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
         2 * size["width"], 2 * size["height"]]
     # The size stays (it is the largest rung); the frame rate may give way if the worker lags.
     assert re.fullmatch(r"Capturing 256\u00d7144 at \d+ fps: (keeping up\.|falling behind\..*)", player.locator("#pace").inner_text())
+    wait_in_page(player, "document.getElementById('delay').textContent !== ''", 5)  # updated each second
     assert re.fullmatch(r"(\d+ min )?\d+ s behind live", player.locator("#delay").inner_text())
     player.screenshot(path=str(tmp_path / "player.png"))
     print(f"player: {player.locator('#delay').inner_text()}; {player.locator('#pace').inner_text()}; screenshot {tmp_path / 'player.png'}")

@@ -26,6 +26,8 @@ const MAX_TAB = { width: 3840, height: 2160 }; // the largest clip the server ta
 const reports = new Map();
 // One recording per document; the service worker closes the document when it ends.
 let session = null;
+// Stop pressed while the recording was still starting: it ends as soon as it has started.
+let stopAsked = false;
 
 const tell = (type, data) => chrome.runtime.sendMessage({ type, target: 'service-worker', data });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -125,6 +127,7 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
     // The tab closing or navigating away ends its track: finish as if Stop was pressed.
     media.getVideoTracks()[0].addEventListener('ended', () => finish());
     session.recorder.start();
+    if (stopAsked) finish();
     console.info(`sharpr: event=capture_started stream=${stream.id} size=${rungs[start].width}x${rungs[start].height} fps=${rungs[start].fps} frame=${frame.width}x${frame.height}`);
     return {
       stream: { id: stream.id, token: stream.token, playlistUrl: stream.playlist_url, clipSeconds: seconds },
@@ -190,6 +193,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
       sendResponse({ error: { code: error.code ?? 'capture_failed', message: error.message } }));
     return true; // the answer comes asynchronously
   } else if (message.type === 'stop-recording') {
+    stopAsked = true;
     finish();
   }
   return false;
