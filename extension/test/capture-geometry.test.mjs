@@ -53,6 +53,7 @@ test('rungs: ladder heights up to the picture, then lower frame rates at the sma
   assert.equal(widthFor(144, 16 / 9), 256);
   assert.equal(widthFor(240, 4 / 3), 320);
   assert.equal(widthFor(145, 1.5), 216, 'even');
+  assert.equal(widthFor(144, 0.05), 16, 'the API takes no narrower capture');
   assert.equal(captureFps(null), 30);
   assert.equal(captureFps(60), 30);
   assert.equal(captureFps(24), 24);

@@ -16,9 +16,9 @@ export function captureFps(videoFps = null) {
   return Number(videoFps) > 0 ? Math.min(Number(videoFps), MAX_FPS) : MAX_FPS;
 }
 
-/** Width for `height` lines at the picture's aspect ratio, rounded down to even (encoders need it). */
+/** Width for `height` lines at the picture's aspect ratio, rounded down to even (encoders need it), at least 16 (the API's least). */
 export function widthFor(height, aspect) {
-  return Math.max(2, Math.floor((height * aspect) / 2) * 2);
+  return Math.max(16, Math.floor((height * aspect) / 2) * 2);
 }
 
 /** Input pixels per second the capture may cost: 0.7 x the fleet's for this mode and scale, or null. */
