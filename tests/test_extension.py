@@ -399,7 +399,7 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
     assert capture["state"] == "recording", capture["error"]
     size = capture["size"]
     assert (size["width"], size["height"]) == (256, 144), size  # 180 lines: the ladder's 144, at the video's aspect
-    assert size["fps"] == 30
+    assert 12 <= size["fps"] <= 30, size  # 30 unless the fleet's measured capacity says less
     stream = worker.evaluate("(key) => chrome.storage.session.get(key)", f"stream:{capture['streamId']}")[f"stream:{capture['streamId']}"]
 
     # tab.wait_for_timeout lets Playwright hear of the new tab; time.sleep would not.
