@@ -288,6 +288,10 @@ class QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
+# All black, and moving (a still page may send the capture no frame at all).
+BLACK_PAGE = """<!doctype html>
+<style>@keyframes turn { to { transform: rotate(1turn) } }</style>
+<body style="background:#000"><div style="width:200px; height:200px; background:#000; animation:turn 1s linear infinite"></div></body>"""
 # A playing video with Clear Key media keys set: EME in use, as on a DRM-protected page.
 PROTECTED_PAGE = """<!doctype html>
 <body>
@@ -311,7 +315,7 @@ def video_site(tmp_path: Path) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
     port = server.server_address[1]
     (root / "framed.html").write_text(FRAMED_PAGE.format(port=port))
-    (root / "black.html").write_text("<!doctype html><body style='background:#000'></body>")
+    (root / "black.html").write_text(BLACK_PAGE)
     (root / "protected.html").write_text(PROTECTED_PAGE)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

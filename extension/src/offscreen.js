@@ -17,7 +17,7 @@ import { pickVideo, toFramePixels } from './lib/video-geometry.js';
 // background): a report this much older than the tab's newest is from a frame that is gone.
 const REPORT_FRESH_MS = 3000;
 const FIRST_REPORT_MS = 1000; // no report by then: no access to the page, capture the viewport
-const FIRST_FRAME_MS = 5000;
+const FIRST_FRAME_MS = 10_000; // a tab capture starts slowly on a loaded machine
 const BLACK_CHECK_MS = 1000;
 const DEFAULT_MAX_PIXELS = 1920 * 1080; // the server's default clip limit, for a server that does not say
 const MAX_TAB = { width: 3840, height: 2160 }; // the largest clip the server takes at all
