@@ -25,7 +25,7 @@ from services.api import metrics
 from services.api.bodylimit import BodySizeLimitMiddleware
 from services.api.events import EventSlots
 from services.api.ratelimit import FixedWindow, RateLimited, RateLimitMiddleware
-from services.api.routes import health, hub, streams, video_files, videos
+from services.api.routes import capacity, health, hub, streams, video_files, videos
 from services.api.schemas import ErrorBody, error_response
 from services.core.errors import SharprError
 from services.core.jobqueue import (
@@ -177,6 +177,7 @@ def create_app() -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(streams.router)
+    app.include_router(capacity.router)
     app.include_router(videos.router)
     app.include_router(video_files.router)
     app.include_router(hub.router)

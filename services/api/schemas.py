@@ -5,7 +5,8 @@ from collections.abc import Mapping
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from services.core.schemas import Clip, Enhancement, StreamState
+from services.core.capacity import FleetRate
+from services.core.schemas import Capture, Clip, Enhancement, Size, StreamState
 
 
 class StreamLimits(BaseModel):
@@ -17,6 +18,20 @@ class StreamLimits(BaseModel):
     stream_max_bytes: int = Field(description="Clip bytes the stream may upload in all.")
 
 
+class StreamRequest(Enhancement):
+    capture: Capture | None = Field(
+        None, description="The size and frame rate the client records at; fixes the output size "
+                          "(scale x capture, fitted under clip_max_pixels) and warms the model for it.",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"mode": "anime", "scale": 2, "capture": {"width": 426, "height": 240, "fps": 30}},
+    ]})
+
+    def enhancement(self) -> Enhancement:
+        return Enhancement.model_validate(self.model_dump(exclude={"capture"}))
+
+
 class StreamCreated(BaseModel):
     id: str
     token: str = Field(description="Secret for every later call on this stream; shown once.")
@@ -24,6 +39,9 @@ class StreamCreated(BaseModel):
     state: StreamState
     enhancement: Enhancement
     limits: StreamLimits
+    output: Size | None = Field(
+        None, description="Size of every enhanced frame; null until the first clip fixes it.",
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -37,6 +55,7 @@ class StreamCreated(BaseModel):
                 "limits": {"clip_max_bytes": 67108864, "clip_max_seconds": 12.0,
                            "segment_seconds": 2.0, "upload_expiry_seconds": 300, "max_clips": 2000,
                            "stream_max_bytes": 4294967296},
+                "output": {"width": 852, "height": 480},
             }]
         }
     }
@@ -76,7 +95,26 @@ class StreamStatus(BaseModel):
     created_at: float
     source_url: str | None = None
     error: str | None = None
+    capture: Capture | None = None
+    output: Size | None = None
     clips: list[Clip]
+
+
+class CapacityInfo(BaseModel):
+    """What the fleet keeps up with, for a client choosing its capture size and frame rate."""
+
+    ladder: list[int] = Field(description="Capture heights to choose from; width follows the video's aspect.")
+    clip_max_pixels: int = Field(description="Larger frames are scaled down to this before the model.")
+    clip_max_fps: float
+    fleet: list[FleetRate] = Field(
+        description="Input pixels per second the live workers process, per mode and scale; empty "
+                    "until one has measured.",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "ladder": [144, 240, 360, 480, 720, 1080], "clip_max_pixels": 2073600, "clip_max_fps": 120.0,
+        "fleet": [{"mode": "anime", "scale": 2, "input_pixels_per_second": 1250000.0, "workers": 1}],
+    }]})
 
 
 class StopResult(BaseModel):

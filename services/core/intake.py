@@ -8,13 +8,47 @@ whose last clip was queued end the same way. Synchronous, like `StreamStore`.
 import logging
 import time
 
-from services.core.errors import without_server_details
-from services.core.jobqueue import enqueue_package, enqueue_upscale
-from services.core.schemas import Clip, ClipState, Stream, StreamState
+from services.core.errors import Unprocessable, without_server_details
+from services.core.framesize import fit_within, output_size, within_capture_limit
+from services.core.jobqueue import enqueue_package, enqueue_upscale, enqueue_warm
+from services.core.schemas import Capture, Clip, ClipState, Enhancement, Size, Stream, StreamState
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
 log = logging.getLogger(__name__)
+
+
+def open_stream(
+    streams: StreamStore, settings: Settings, enhancement: Enhancement, capture: Capture | None
+) -> tuple[Stream, str, Size | None]:
+    """A new live stream, its token and its output size: fixed now when the client
+    announces its capture (and the model warmed for that frame size while the first clip
+    records), else by the first clip the worker upscales."""
+    if capture is None:
+        stream, token = streams.create_stream(enhancement)
+        return stream, token, None
+    check_capture(capture, settings)
+    width, height = output_size(capture.width, capture.height, enhancement.scale, settings.clip_max_pixels)
+    output = Size(width=width, height=height)
+    stream, token = streams.create_stream(enhancement, capture=capture, output=output)
+    enqueue_warm(streams.redis, settings, enhancement.mode, enhancement.scale,
+                 *fit_within(capture.width, capture.height, settings.clip_max_pixels))
+    log.info("stream created stream=%s capture=%dx%d@%g output=%s", stream.id, capture.width,
+             capture.height, capture.fps, f"{width}x{height}")
+    return stream, token, output
+
+
+def check_capture(capture: Capture, settings: Settings) -> None:
+    """Refuse a capture no clip could be: larger than 3840x2160 or above the fps limit."""
+    if not within_capture_limit(capture.width, capture.height):
+        raise Unprocessable(
+            f"capture {capture.width}x{capture.height} is larger than 3840x2160", code="capture_too_large"
+        )
+    if capture.fps > settings.clip_max_fps:
+        raise Unprocessable(
+            f"capture at {capture.fps:g} fps is over the limit of {settings.clip_max_fps:g}",
+            code="capture_fps_too_high",
+        )
 
 
 def queue_clip(streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str) -> Clip | None:

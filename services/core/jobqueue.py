@@ -31,6 +31,7 @@ UPSCALE_FAILED_CALLBACK = "services.worker.jobs.upscale_failed"
 # What a clip gets once its upscale has failed on every retry: published without the model.
 UNENHANCED_JOB = "services.worker.jobs.publish_unenhanced"
 UNENHANCED_FAILED_CALLBACK = "services.worker.jobs.unenhanced_failed"
+WARM_JOB = "services.worker.jobs.warm_model"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.packager.ingest.ingest_video"
 SWEEP_JOB = "services.packager.sweep.sweep_streams"
@@ -109,6 +110,15 @@ def enqueue_unenhanced(redis: Redis, settings: Settings, stream_id: str, seq: in
     return _enqueue(
         redis, UPSCALE_QUEUE, UNENHANCED_JOB, f"unenhanced-{stream_id}-{seq}",
         settings.job_timeout_seconds, stream_id, seq, on_failure=UNENHANCED_FAILED_CALLBACK,
+    )
+
+
+def enqueue_warm(redis: Redis, settings: Settings, mode: str, scale: int, width: int, height: int) -> Job:
+    """Have a worker load and run the model at this frame size before a stream's first
+    clip; one job per size, so many streams of one size warm it once."""
+    return _enqueue(
+        redis, UPSCALE_QUEUE, WARM_JOB, f"warm-{mode}-{scale}-{width}x{height}",
+        settings.job_timeout_seconds, str(mode), scale, width, height,
     )
 
 

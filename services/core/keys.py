@@ -114,3 +114,18 @@ def parse_stream_prefix(key: str) -> str | None:
 
 def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"
+
+
+def redis_stream_output(stream_id: str) -> str:
+    """The stream's output size ("WxH"), set once: at creation or by its first clip."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:output"
+
+
+def redis_capacity_rates() -> str:
+    """Hash: worker name -> its measured throughput per mode and scale (JSON)."""
+    return f"{REDIS_PREFIX}:capacity:rates"
+
+
+def redis_capacity_seen() -> str:
+    """Hash: worker name -> when it was last heard of (unix time)."""
+    return f"{REDIS_PREFIX}:capacity:seen"

@@ -44,10 +44,24 @@ class Enhancement(BaseModel):
     color_vision_strength: float = Field(1.0, ge=0.0, le=1.0)
 
 
+class Size(BaseModel):
+    width: int
+    height: int
+
+
+class Capture(BaseModel):
+    """The frame size and rate a client records at, announced when it creates a stream."""
+
+    width: int = Field(ge=16, le=3840, description="Captured width in pixels.")
+    height: int = Field(ge=16, le=3840, description="Captured height in pixels.")
+    fps: float = Field(gt=0, le=240, description="Captured frames per second.")
+
+
 class Stream(BaseModel):
     id: str
     token_hash: str
     enhancement: Enhancement
+    capture: Capture | None = None
     state: StreamState = StreamState.live
     created_at: float
     source_url: str | None = None

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # Clip and stream limits, enforced by the API and, for bytes, by S3 itself.
     clip_max_bytes: int = 64 * 1024 * 1024
     clip_max_seconds: float = 12.0
+    # Frames over clip_max_pixels (up to 3840x2160) are scaled down to it before the model.
     clip_max_pixels: int = 1920 * 1080
     clip_max_fps: float = 120.0
     max_clips_per_stream: int = 2000
@@ -97,6 +98,14 @@ class Settings(BaseSettings):
     # A worker renews its claim on the running clip every quarter of this; once a claim is
     # this old (the worker was killed or lost) another worker's cleanup retries the clip.
     worker_ttl_seconds: int = Field(60, ge=16)
+    # Models a worker loads and measures at start; a stream of another mode warms its
+    # model when it is created with a capture size (or loads it with its first clip).
+    warm_modes: list[Literal["anime", "live_action"]] = Field(default=["anime"])
+    # CPU priority (nice increment) of a worker process: `sharpr up` sets 10 so the API,
+    # the packager and the user's browser on the same machine stay responsive.
+    worker_nice: int = Field(0, ge=0, le=19)
+    # A worker's throughput drops out of the fleet's capacity after this long unheard.
+    capacity_stale_seconds: int = Field(180, ge=10)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -16,7 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
 from services.core.errors import Conflict, TooLarge
-from services.core.schemas import Clip, Enhancement, Stream
+from services.core.schemas import Capture, Clip, Enhancement, Size, Stream
 
 NOT_LIVE = -1
 # KEYS: stream, clip, clip index, hls record, activity index; ARGV: clip JSON, TTL, seq,
@@ -85,8 +85,12 @@ class StreamStore:
         self._reserve_upload = redis.register_script(RESERVE_UPLOAD)
         self._settle_upload = redis.register_script(SETTLE_UPLOAD)
 
-    def create_stream(self, enhancement: Enhancement, source_url: str | None = None) -> tuple[Stream, str]:
-        """A new stream and its secret token (returned once, stored only as a hash)."""
+    def create_stream(
+        self, enhancement: Enhancement, source_url: str | None = None,
+        capture: Capture | None = None, output: Size | None = None,
+    ) -> tuple[Stream, str]:
+        """A new stream and its secret token (returned once, stored only as a hash); its
+        output size when the client announced what it captures."""
         token = new_token()
         stream = Stream(
             id=new_stream_id(),
@@ -94,9 +98,22 @@ class StreamStore:
             enhancement=enhancement,
             created_at=time.time(),
             source_url=source_url,
+            capture=capture,
         )
+        if output is not None:
+            self.claim_output(stream.id, output)
         self.save_stream(stream)
         return stream, token
+
+    def claim_output(self, stream_id: str, size: Size) -> Size:
+        """Fix the stream's output size to `size` unless it is fixed already (SET NX: the
+        first writer wins, two workers on two clips agree); returns the one that holds."""
+        key = keys.redis_stream_output(stream_id)
+        self.redis.set(key, format_size(size), nx=True, ex=self.ttl)
+        return parse_size(self.redis.get(key)) or size
+
+    def get_output(self, stream_id: str) -> Size | None:
+        return parse_size(self.redis.get(keys.redis_stream_output(stream_id)))
 
     def get_stream(self, stream_id: str) -> Stream | None:
         return parse_stream(self.redis.get(keys.redis_stream(stream_id)))
@@ -121,7 +138,7 @@ class StreamStore:
         seqs = self.clip_seqs(stream_id)
         self.redis.delete(
             keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_upload_ledger(stream_id),
-            *(keys.redis_clip(stream_id, seq) for seq in seqs),
+            keys.redis_stream_output(stream_id), *(keys.redis_clip(stream_id, seq) for seq in seqs),
         )
         self.redis.zrem(keys.redis_stream_activity(), stream_id)
 
@@ -201,6 +218,7 @@ class StreamStore:
             keys.redis_clip_index(stream_id),
             keys.redis_hls(stream_id),
             keys.redis_upload_ledger(stream_id),
+            keys.redis_stream_output(stream_id),
         ):
             pipe.expire(key, self.ttl)
         pipe.execute()
@@ -220,6 +238,20 @@ class StreamReader:
             keys.redis_clip_index(stream_id), by="nosort", get=keys.redis_clip_pattern(stream_id)
         )
         return parse_clips(raws)
+
+    async def get_output(self, stream_id: str) -> Size | None:
+        return parse_size(await self.redis.get(keys.redis_stream_output(stream_id)))
+
+
+def format_size(size: Size) -> str:
+    return f"{size.width}x{size.height}"
+
+
+def parse_size(raw: bytes | None) -> Size | None:
+    if not raw:
+        return None
+    width, height = raw.decode().split("x")
+    return Size(width=int(width), height=int(height))
 
 
 def parse_stream(raw: bytes | None) -> Stream | None:

@@ -22,14 +22,15 @@ from services.api.schemas import (
     StopResult,
     StreamCreated,
     StreamLimits,
+    StreamRequest,
     StreamStatus,
     UploadGrant,
     UploadRequest,
 )
 from services.core import keys
-from services.core.intake import end_stream
+from services.core.intake import end_stream, open_stream
 from services.core.retention import remove_stream
-from services.core.schemas import Clip, Enhancement
+from services.core.schemas import Clip
 from services.core.settings import Settings
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
@@ -55,11 +56,12 @@ def limits(settings: Settings) -> StreamLimits:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[NewStreamQuota])
-def create_stream(settings: SettingsDep, streams: StreamsDep, enhancement: Enhancement | None = None) -> StreamCreated:
-    stream, token = streams.create_stream(enhancement or Enhancement(scale=settings.default_scale))
+def create_stream(settings: SettingsDep, streams: StreamsDep, body: StreamRequest | None = None) -> StreamCreated:
+    body = body or StreamRequest(scale=settings.default_scale)
+    stream, token, output = open_stream(streams, settings, body.enhancement(), body.capture)
     return StreamCreated(
         id=stream.id, token=token, playlist_url=playlist_url(settings, stream.id),
-        state=stream.state, enhancement=stream.enhancement, limits=limits(settings),
+        state=stream.state, enhancement=stream.enhancement, limits=limits(settings), output=output,
     )
 
 
@@ -94,7 +96,8 @@ async def get_stream(stream: StreamAuth, settings: SettingsDep, reader: ReaderDe
     return StreamStatus(
         id=stream.id, state=stream.state, playlist_url=playlist_url(settings, stream.id),
         enhancement=stream.enhancement, created_at=stream.created_at,
-        source_url=stream.source_url, error=stream.error, clips=await reader.get_clips(stream.id),
+        source_url=stream.source_url, error=stream.error, capture=stream.capture,
+        output=await reader.get_output(stream.id), clips=await reader.get_clips(stream.id),
     )
 
 
