@@ -26,6 +26,8 @@ from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICES = ("api", "worker", "packager")
+# Everything shares this machine: the worker yields the CPU to the API and the browser.
+UP_WORKER_NICE = 10
 STOP_GRACE_SECONDS = 7.0
 # A service that exits sooner than this after its start counts as failing to start; that
 # many times in a row stops the stack, since restarting it again would only loop.
@@ -189,7 +191,9 @@ def run_stack(settings: Settings, demo: bool = False) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     backing, env = _start_backing_servers(settings, data_dir)
     env["SHARPR_DATA_DIR"] = str(data_dir)
-    services = [Service(name, localservers.child_env(env)) for name in SERVICES]
+    worker_env = {"SHARPR_WORKER_NICE": str(settings.worker_nice or UP_WORKER_NICE)}
+    services = [Service(name, localservers.child_env({**env, **worker_env} if name == "worker" else env))
+                for name in SERVICES]
     for service in services:
         service.start()
     stopping = threading.Event()

@@ -9,7 +9,6 @@ job thread writes.
 """
 
 import os
-import socket
 import time
 
 from pydantic import BaseModel, TypeAdapter
@@ -40,7 +39,7 @@ class FleetRate(BaseModel):
 
 def this_worker() -> str:
     """The name this process records under (and runs its RQ worker as)."""
-    return f"upscale-{socket.gethostname()}-{os.getpid()}"
+    return f"upscale-{os.uname().nodename}-{os.getpid()}"
 
 
 def rate_key(mode: str, scale: int) -> str:

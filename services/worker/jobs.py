@@ -7,35 +7,45 @@ Once the retries are spent, `upscale_failed` - the job's on_failure callback - q
 degraded, so no recorded second is lost; only if that fails for good too is the clip
 failed (the packager skips it and the playlist goes on). A clip the model cannot process
 is degraded the same way within its first job.
+
+Every clip is written at its stream's output size (fixed at creation, or by the first
+clip upscaled), and the model's throughput is recorded for the fleet's capacity.
+`warm_model` runs the model once at a stream's announced frame size before its first clip.
 """
 
 import asyncio
 import logging
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
 from types import TracebackType
 
 import av
+import numpy as np
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 
-from services.core import keys
+from services.core import capacity, keys
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
-from services.core.schemas import ClipState, Enhancement
+from services.core.schemas import ClipState, Enhancement, Mode, Size
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
-from services.worker.pipeline import ProgressCallback, TranscodeResult, transcode
+from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
 from services.worker.upscaler import ResizeUpscaler, Upscaler
 
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes to Redis
+# (mode, scale, width, height) this process has run the model at; a warm job for one of
+# them has nothing left to do.
+_warmed: set[tuple[str, int, int, int]] = set()
+_warming = threading.Lock()
 
 
 def upscale_clip(stream_id: str, seq: int) -> None:
@@ -63,13 +73,18 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     errors = {"error_code": None, "error": None} if use_model else {}
     store.update_clip(stream_id, seq, state=ClipState.upscaling, **errors)
     progress = _progress_recorder(store, stream_id, seq)
+
+    def stream_output(width: int, height: int) -> tuple[int, int]:
+        fixed = store.claim_output(stream_id, Size(width=width, height=height))
+        return fixed.width, fixed.height
+
     with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
         source = Path(tmp) / f"input{Path(clip.key).suffix}"
         output = Path(tmp) / "output.mp4"
         asyncio.run(_download(settings, clip.key, source))
         try:
-            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_id, seq,
-                                        use_model=use_model)
+            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_output,
+                                        stream_id, seq, use_model=use_model)
         except (BadMedia, av.error.FFmpegError) as error:
             bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
             log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, str(error))
@@ -86,6 +101,38 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         stream_id, seq, result.frames, result.duration, degraded, result.timings["wall"],
     )
     enqueue_package(redis, settings, stream_id, seq)
+    if not degraded:  # the resize's speed says nothing about the model's
+        width, height = result.input_size
+        capacity.record_throughput(
+            redis, capacity.this_worker(), stream.enhancement.mode, stream.enhancement.scale,
+            result.frames * width * height, result.timings["wall"],
+        )
+
+
+def warm_model(mode: str, scale: int, width: int, height: int) -> None:
+    """Load the model for a stream's mode and run it once at its frame size, before the
+    stream's first clip: the first call at a new size costs up to twice a later one on
+    the CPU (memory grown, kernels set up). Both networks for `auto`, which picks per clip."""
+    settings = get_settings()
+    modes = [Mode.anime, Mode.live_action] if mode == Mode.auto else [Mode(mode)]
+    for each in modes:
+        seconds = warm_size(Enhancement(mode=each, scale=scale), width, height, settings)
+        if seconds is not None:
+            log.info("event=model_warmed mode=%s scale=%d size=%dx%d seconds=%.2f",
+                     each, scale, width, height, seconds)
+
+
+def warm_size(enhancement: Enhancement, width: int, height: int, settings: Settings) -> float | None:
+    """Run the model once on a frame of this size unless this process already has; the
+    seconds it took (load included), or None when it was warm already."""
+    key = (str(enhancement.mode), enhancement.scale, width, height)
+    with _warming:
+        if key in _warmed:
+            return None
+        started = time.perf_counter()
+        model_upscaler(enhancement, settings).upscale(np.zeros((1, height, width, 3), np.uint8))
+        _warmed.add(key)
+        return time.perf_counter() - started
 
 
 def upscale_failed(
@@ -142,17 +189,19 @@ def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
 
 def _upscale(
     source: Path, output: Path, enhancement: Enhancement, settings: Settings,
-    progress: ProgressCallback, stream_id: str, seq: int, *, use_model: bool,
+    progress: ProgressCallback, output_size: OutputSize, stream_id: str, seq: int, *, use_model: bool,
 ) -> tuple[TranscodeResult, bool]:
     """(result, degraded): the model if asked for and it loads and runs, else the plain resize."""
     if use_model:
         try:
-            return transcode(source, output, model_upscaler(enhancement, settings), settings, progress), False
+            upscaler = model_upscaler(enhancement, settings)
+            return transcode(source, output, upscaler, settings, progress, output_size=output_size), False
         except (BadMedia, av.error.FFmpegError):  # the clip, not the model: a resize would fail too
             raise
         except Exception:
             log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)
-    return transcode(source, output, ResizeUpscaler(enhancement.scale), settings, progress), True
+    resize = ResizeUpscaler(enhancement.scale)
+    return transcode(source, output, resize, settings, progress, output_size=output_size), True
 
 
 def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> ProgressCallback:

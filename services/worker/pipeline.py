@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.core.framesize import even
 from services.core.settings import Settings
-from services.worker.upscaler import Upscaler
+from services.worker.upscaler import Upscaler, fit_frames
 from services.worker.video import (
     ClipInfo,
     ClipWriter,
@@ -28,6 +29,8 @@ from services.worker.video import (
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
+# Given the clip's own output size, the size to write instead (a stream's fixed size).
+OutputSize = Callable[[int, int], tuple[int, int]]
 DEFAULT_BATCH_SIZE = 4
 QUEUE_BATCHES = 3
 PROGRESS_INTERVAL = 0.5
@@ -41,6 +44,7 @@ class TranscodeResult:
     width: int
     height: int
     timings: dict[str, float] = field(default_factory=dict)
+    input_size: tuple[int, int] = (0, 0)  # the frames the model took, width x height
 
 
 class _Stage(threading.Thread):
@@ -83,8 +87,10 @@ def _get(channel: "queue.Queue[FrameBatch | None]", stop: threading.Event) -> Fr
 def transcode(
     input_path: Path, output_path: Path, upscaler: Upscaler, settings: Settings,
     on_progress: ProgressCallback | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+    output_size: OutputSize | None = None,
 ) -> TranscodeResult:
-    """Upscale a clip into an MP4 (or PNG frames when `output_path` is a directory).
+    """Upscale a clip into an MP4 (or PNG frames when `output_path` is a directory), its
+    frames resized to `output_size`'s answer when that differs from the upscaled size.
 
     Raises BadMedia before any work if the clip is not a video the worker may process.
     """
@@ -92,6 +98,8 @@ def transcode(
     info = probe(input_path, settings)
     upright_width, upright_height = info.upright_size
     width, height = upright_width * upscaler.scale, upright_height * upscaler.scale
+    if output_size is not None:
+        width, height = output_size(even(width), even(height))
     if output_path.is_dir():
         writer: ClipWriter | PngWriter = PngWriter(output_path, width, height)
     else:
@@ -145,6 +153,8 @@ def transcode(
                 begun = time.perf_counter()
                 frames = upscaler.upscale(batch.frames) if batch.times else batch.frames
                 model += time.perf_counter() - begun
+                if output_size is not None and batch.times:
+                    frames = fit_frames(frames, width, height)
                 if batch.times and frames.shape[1:3] != (height, width):
                     raise ValueError(
                         f"upscaler {upscaler.name} returned {frames.shape}, expected {height}x{width}"
@@ -174,6 +184,7 @@ def transcode(
             "decode": decoder.busy, "upscale": upscale_done - loop_start, "encode": encoder.busy,
             "model": model, "wall": wall,
         },
+        input_size=(upright_width, upright_height),
     )
     log.info(
         "event=transcoded input=%s frames=%d duration=%.3f size=%dx%d upscaler=%s wall=%.3f model=%.3f",

@@ -7,6 +7,7 @@ model also stays loaded from one clip to the next. SIGTERM is RQ's warm shutdown
 current clip finishes first. A worker killed outright leaves its job abandoned; RQ's
 registry cleanup in another worker then retries it or runs `upscale_failed` - within
 about 1.5 x `worker_ttl_seconds`, because `HeartbeatWorker` keeps its claim short.
+Each heartbeat also keeps the worker in the fleet's capacity; its warm-up measures it.
 """
 
 import logging
@@ -16,15 +17,19 @@ import time
 from typing import Any
 
 import numpy as np
+from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
+from services.core import capacity
+from services.core.framesize import LADDER, even
 from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
-from services.worker.jobs import model_upscaler
+from services.worker.jobs import model_upscaler, warm_size
 from services.worker.upscaler import Upscaler
 
 log = logging.getLogger(__name__)
@@ -38,15 +43,32 @@ def ready_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
     return upscaler
 
 
-def warm_up(settings: Settings) -> None:
-    """Load the model for each mode at the default scale and run it once, before any job."""
-    for mode in Mode:
-        enhancement = Enhancement(mode=mode, scale=settings.default_scale)
+# The warm-up's frame: the size a client starts at before any capacity is known (16:9).
+WARM_HEIGHT = LADDER[1]
+WARM_WIDTH = even(WARM_HEIGHT * 16 / 9)
+
+
+def warm_up(settings: Settings, redis: Redis) -> None:
+    """Load the model of each warm mode at the default scale, run it at the starting
+    capture size (once to warm, once to measure) and record that throughput, so clients
+    see a capacity before any clip. Other modes load with their first stream."""
+    for mode in settings.warm_modes:
+        enhancement = Enhancement(mode=Mode(mode), scale=settings.default_scale)
         try:
             upscaler = ready_upscaler(enhancement, settings)
-            log.info("event=model_ready mode=%s scale=%d upscaler=%s", mode, enhancement.scale, upscaler.name)
+            warm_size(enhancement, WARM_WIDTH, WARM_HEIGHT, settings)
+            started = time.perf_counter()
+            upscaler.upscale(np.zeros((1, WARM_HEIGHT, WARM_WIDTH, 3), np.uint8))
+            seconds = time.perf_counter() - started
         except Exception:  # jobs fall back to the resize; the worker still serves
             log.exception("event=model_unavailable mode=%s scale=%d", mode, enhancement.scale)
+            continue
+        capacity.record_throughput(
+            redis, capacity.this_worker(), mode, enhancement.scale, WARM_WIDTH * WARM_HEIGHT, seconds,
+            from_clip=False,
+        )
+        log.info("event=model_ready mode=%s scale=%d upscaler=%s input_pixels_per_second=%.0f",
+                 mode, enhancement.scale, upscaler.name, WARM_WIDTH * WARM_HEIGHT / seconds)
 
 
 def prepare_models(settings: Settings, modes: list[Mode], scales: list[int]) -> None:
@@ -81,6 +103,11 @@ class HeartbeatWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job) -> int:
         return self.claim_ttl
 
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, which also keeps this worker's throughput in the fleet's capacity."""
+        super().heartbeat(timeout, pipeline)
+        capacity.mark_seen(pipeline if pipeline is not None else self.connection, self.name)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         self.prepare_execution(job)
         done = threading.Event()
@@ -102,14 +129,16 @@ class HeartbeatWorker(SimpleWorker):
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
-    warm_up(settings)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # before torch starts its threads, which inherit it
     redis = redis_client(settings.redis_url)
-    log.info("event=worker_start burst=%s", burst)
+    warm_up(settings, redis)
+    log.info("event=worker_start burst=%s nice=%d", burst, os.nice(0))
     # The scheduler puts retries (Retry intervals) back on the queue when they are due.
     keep_working(
         lambda: HeartbeatWorker(
             [Queue(UPSCALE_QUEUE, connection=redis)], connection=redis, ttl=settings.worker_ttl_seconds,
-            name=f"upscale-{os.uname().nodename}-{os.getpid()}",
+            name=capacity.this_worker(),
         ),
         burst=burst, logging_level=settings.log_level,
     )

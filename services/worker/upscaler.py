@@ -40,3 +40,21 @@ class ResizeUpscaler:
 def check_frames(frames: np.ndarray) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected (N, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`frames` at `width` x `height`: resized bicubically (antialiased when shrinking),
+    keeping their aspect; a different aspect is centred on black rather than stretched."""
+    n, h, w, _ = frames.shape
+    if (h, w) == (height, width):
+        return frames
+    factor = min(width / w, height / h)
+    inner_w, inner_h = min(width, round(w * factor)), min(height, round(h * factor))
+    with torch.inference_mode():
+        batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+        resized = F.interpolate(batch, size=(inner_h, inner_w), mode="bicubic", align_corners=False,
+                                antialias=factor < 1)
+        out = torch.zeros((n, 3, height, width), dtype=torch.uint8)
+        top, left = (height - inner_h) // 2, (width - inner_w) // 2
+        out[:, :, top : top + inner_h, left : left + inner_w] = resized.round_().clamp_(0, 255).to(torch.uint8)
+        return out.permute(0, 2, 3, 1).contiguous().numpy()

@@ -22,6 +22,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from services.core.errors import BadMedia, media_error
+from services.core.framesize import fit_within, within_capture_limit
 from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ GOP_FRAMES = 100_000
 class ClipInfo:
     """What a clip holds, learned by demuxing every video packet."""
 
-    width: int
+    width: int  # as decoded for the model: the stored size, fitted under clip_max_pixels
     height: int
     frames: int
     start: float  # seconds: the earliest video timestamp, time zero of every output
@@ -50,6 +51,7 @@ class ClipInfo:
     # the container's display matrix (phones record sideways and say so there). The output
     # is written upright, with no rotation of its own, since HLS players differ on it.
     turns: int = 0
+    stored_pixels: int = 0  # width x height as stored, before any fitting
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -73,10 +75,8 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
                 raise BadMedia("the clip has no video stream")
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
-            if width * height > settings.clip_max_pixels:
-                raise BadMedia(
-                    f"frame size {width}x{height} is over the limit of {settings.clip_max_pixels} pixels"
-                )
+            if not within_capture_limit(width, height):
+                raise BadMedia(f"frame size {width}x{height} is over the limit of 3840x2160 pixels")
             frames, first_pts, last_pts = _count_packets(container, stream)
             has_audio = bool(container.streams.audio)
             rate = stream.average_rate or stream.guessed_rate or 30
@@ -87,7 +87,12 @@ def probe(path: Path, settings: Settings) -> ClipInfo:
         raise BadMedia("the clip has no video frames")
     _check_length(frames, first_pts, last_pts, time_base, settings)
     start = float(first_pts * time_base) if first_pts is not None else 0.0
-    return ClipInfo(width, height, frames, start, has_audio, float(1 / Fraction(rate)), _turns(path))
+    # A larger capture (a big screen) is enhanced at the limit's size, not refused: the
+    # decoder scales it down, which costs far less than the model at full size.
+    fitted = fit_within(width, height, settings.clip_max_pixels)
+    if fitted != (width, height):
+        log.info("event=clip_scaled_down input=%s size=%dx%d to=%dx%d", path.name, width, height, *fitted)
+    return ClipInfo(*fitted, frames, start, has_audio, float(1 / Fraction(rate)), _turns(path), width * height)
 
 
 def _turns(path: Path) -> int:
@@ -166,7 +171,7 @@ def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[Fram
         last_time: float | None = None
         last_duration: float | None = None
         for frame in _decoded_frames(container, stream):
-            if frame.width * frame.height > info.width * info.height:
+            if frame.width * frame.height > info.stored_pixels:
                 raise BadMedia(f"frame size changed mid-clip to {frame.width}x{frame.height}")
             time = frame.time
             if time is None:  # no pts: assume the nominal rate
