@@ -153,12 +153,44 @@ def test_audio_only_clip_is_bad_media(tmp_path, video_settings):
         transcode(sound, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, None)
 
 
-def test_frames_over_the_pixel_limit_are_bad_media(tmp_path):
+def test_frames_larger_than_3840x2160_are_bad_media(tmp_path, video_settings):
+    clip = tmp_path / "huge.mp4"
+    write_clip(clip, seconds=1 / FPS, width=3856, height=2176, fps=FPS, audio=False)
+    with pytest.raises(BadMedia, match="3856x2176 is over the limit of 3840x2160"):
+        transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, None)
+
+
+def test_frames_over_the_pixel_limit_are_scaled_down_to_it_before_the_upscaler(tmp_path):
     clip = tmp_path / "big.webm"
-    write_clip(clip, seconds=1, width=64, height=36, fps=FPS)
-    small_limit = Settings(clip_max_pixels=64 * 36 - 1)
-    with pytest.raises(BadMedia, match="over the limit"):
-        transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), small_limit, None)
+    written = write_clip(clip, seconds=1, width=64, height=36, fps=FPS)
+    small_limit = Settings(clip_max_pixels=40 * 24, encoder_preset="ultrafast")
+
+    result = transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), small_limit, None)
+
+    # sqrt(960 / 2304) of 64x36 is 41.3x23.2: the even size of the same aspect under it.
+    assert result.input_size == (40, 22)
+    assert (result.width, result.height, result.frames) == (80, 44, written)
+
+
+def test_frames_come_out_at_the_size_the_stream_fixed_whatever_the_clip_size(tmp_path, video_settings):
+    clip, output = tmp_path / "small.webm", tmp_path / "out.mp4"
+    written = write_clip(clip, seconds=1, width=48, height=28, fps=FPS)
+    asked = []
+
+    def fixed_size(width: int, height: int) -> tuple[int, int]:
+        asked.append((width, height))
+        return 128, 72
+
+    result = transcode(clip, output, ResizeUpscaler(2), video_settings, None, output_size=fixed_size)
+
+    assert asked == [(96, 56)]
+    assert (result.width, result.height, result.frames) == (128, 72, written)
+    with av.open(str(output)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert first.shape == (72, 128, 3)
+    # 48x28 is narrower than 16:9: it fills the height at 123x72, centred on black, so
+    # columns 0-1 and 125-127 stay dark.
+    assert first[:, :2].max() < 40 and first[:, 3:120].max() > 100
 
 
 def test_output_directory_receives_lossless_png_frames(tmp_path, video_settings):
