@@ -11,7 +11,8 @@ from rq.job import Job
 from services.core import jobqueue, keys
 from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
-from services.core.schemas import Clip, ClipState, Enhancement
+from services.core.capacity import fleet_capacity
+from services.core.schemas import Clip, ClipState, Enhancement, Size
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
@@ -37,16 +38,21 @@ def head(settings: Settings, key: str) -> dict | None:
     return asyncio.run(look())
 
 
-def register_clip(settings: Settings, redis, tmp_path: Path, clip_file: Path | None, seq: int = 0) -> tuple[StreamStore, str]:
-    """A live stream with clip `seq` registered and queued (its input uploaded unless None)."""
+def register_clip(
+    settings: Settings, redis, tmp_path: Path, clip_file: Path | None, seq: int = 0, stream_id: str | None = None,
+) -> tuple[StreamStore, str]:
+    """Clip `seq` registered and queued (its input uploaded unless None) on a new live
+    stream, or on `stream_id`."""
     store = StreamStore(redis, settings.stream_ttl_seconds)
-    stream, _ = store.create_stream(Enhancement(scale=2))
-    key = keys.input_key(stream.id, seq, "webm")
+    if stream_id is None:
+        stream_id = store.create_stream(Enhancement(scale=2))[0].id
+    ext = clip_file.suffix.lstrip(".") if clip_file is not None else "webm"
+    key = keys.input_key(stream_id, seq, ext)
     if clip_file is not None:
         upload(settings, key, clip_file)
-    store.add_clip(Clip(stream_id=stream.id, seq=seq, key=key, state=ClipState.queued))
-    enqueue_upscale(redis, settings, stream.id, seq)
-    return store, stream.id
+    store.add_clip(Clip(stream_id=stream_id, seq=seq, key=key, state=ClipState.queued))
+    enqueue_upscale(redis, settings, stream_id, seq)
+    return store, stream_id
 
 
 def package_job_ids(redis) -> list[str]:
@@ -170,3 +176,56 @@ def test_when_even_the_unenhanced_fallback_fails_the_clip_fails_and_the_stream_p
     assert "NoSuchKey" in clip.error
     assert Job.fetch(f"unenhanced-{stream_id}-0", connection=redis).get_status() == "failed"
     assert package_job_ids(redis) == [f"package-{stream_id}-0"]
+
+
+def test_a_later_smaller_clip_comes_out_at_the_size_the_first_clip_fixed(settings, redis, tmp_path):
+    first, second = tmp_path / "first.webm", tmp_path / "second.webm"
+    write_clip(first, seconds=0.5, width=64, height=36, fps=10)
+    write_clip(second, seconds=0.5, width=32, height=18, fps=10)
+    store, stream_id = register_clip(settings, redis, tmp_path, first)
+    run_queues(redis, UPSCALE_QUEUE)
+    register_clip(settings, redis, tmp_path, second, seq=1, stream_id=stream_id)
+    run_queues(redis, UPSCALE_QUEUE)
+
+    assert store.get_output(stream_id) == Size(width=128, height=72)
+    assert [(c.width, c.height, c.degraded) for c in store.get_clips(stream_id)] == [(128, 72, False)] * 2
+
+
+def test_a_clip_captured_other_than_announced_comes_out_at_the_announced_output(settings, redis, tmp_path):
+    store = StreamStore(redis, settings.stream_ttl_seconds)
+    stream, _ = store.create_stream(Enhancement(scale=2), output=Size(width=96, height=54))
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=0.5, width=64, height=36, fps=10)
+    register_clip(settings, redis, tmp_path, clip_file, stream_id=stream.id)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream.id, 0)
+    assert (clip.state, clip.width, clip.height) == (ClipState.encoded, 96, 54)
+    assert store.get_output(stream.id) == Size(width=96, height=54)  # the first clip changed nothing
+
+
+def test_a_1440p_clip_is_enhanced_at_the_pixel_limit_times_the_scale(settings, redis, tmp_path):
+    clip_file = tmp_path / "screen.mp4"
+    frames = write_clip(clip_file, seconds=0.5, width=2560, height=1440, fps=4)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.error_code, clip.degraded) == (ClipState.encoded, None, False)
+    assert (clip.width, clip.height, clip.frames_done) == (3840, 2160, frames)  # 1920x1080 x2
+    assert store.get_output(stream_id) == Size(width=3840, height=2160)
+
+
+def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(settings, redis, tmp_path):
+    clip_file = tmp_path / "rec.webm"
+    frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    [rate] = fleet_capacity(redis, settings.capacity_stale_seconds)
+    wall = store.get_clip(stream_id, 0).timings["wall"]
+    assert (rate.mode, rate.scale, rate.workers) == ("anime", 2, 1)
+    assert rate.input_pixels_per_second == pytest.approx(frames * 64 * 36 / wall, rel=0.01)
