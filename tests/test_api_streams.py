@@ -189,3 +189,44 @@ def test_openapi_documents_examples(api):
     spec = api.get("/openapi.json").json()
     assert "/v1/streams/{stream_id}/clips" in spec["paths"]
     assert "examples" in spec["components"]["schemas"]["StreamCreated"]
+
+
+def test_a_stream_created_with_its_capture_has_its_output_fixed_and_the_model_warmed(api, redis):
+    response = api.post("/v1/streams", json={"mode": "anime", "scale": 2,
+                                              "capture": {"width": 426, "height": 240, "fps": 30}})
+
+    assert response.status_code == 201
+    created = response.json()
+    assert created["output"] == {"width": 852, "height": 480}
+    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-2-426x240"]
+    status = api.get(f"/v1/streams/{created['id']}", headers=auth(created["token"])).json()
+    assert status["output"] == {"width": 852, "height": 480}
+    assert status["capture"] == {"width": 426, "height": 240, "fps": 30.0}
+
+
+def test_a_capture_over_the_pixel_limit_fixes_the_output_at_the_limit_times_the_scale(api, redis):
+    response = api.post("/v1/streams", json={"scale": 2, "capture": {"width": 2560, "height": 1440, "fps": 30}})
+    assert response.json()["output"] == {"width": 3840, "height": 2160}
+    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-2-1920x1080"]
+
+
+def test_a_stream_without_capture_has_no_output_until_its_first_clip(api, stream, redis):
+    assert stream["output"] is None
+    status = api.get(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
+    assert status["output"] is None and status["capture"] is None
+    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == []
+
+
+@pytest.mark.parametrize(("capture", "code"), [
+    ({"width": 0, "height": 240, "fps": 30}, "invalid_request"),
+    ({"width": 426, "height": 240, "fps": 0}, "invalid_request"),
+    ({"width": 426, "height": 240}, "invalid_request"),
+    ({"width": "wide", "height": 240, "fps": 30}, "invalid_request"),
+    ({"width": 5000, "height": 240, "fps": 30}, "invalid_request"),
+    ({"width": 3840, "height": 3840, "fps": 30}, "capture_too_large"),
+    ({"width": 426, "height": 240, "fps": 121}, "capture_fps_too_high"),
+])
+def test_bad_capture_values_are_refused(api, redis, capture, code):
+    response = api.post("/v1/streams", json={"mode": "anime", "capture": capture})
+    assert response.status_code == 422 and error_code(response) == code
+    assert redis.keys("sharpr:stream:*") == []
