@@ -137,6 +137,13 @@ class ServiceKeepsFailing(RuntimeError):
                          f"of starting (last exit code {code}); see its log lines above")
 
 
+def service_env(name: str, env: dict[str, str], settings: Settings) -> dict[str, str]:
+    """A child's environment; the worker's also lowers its CPU priority (unless set)."""
+    if name == "worker":
+        env = {**env, "SHARPR_WORKER_NICE": str(settings.worker_nice or UP_WORKER_NICE)}
+    return localservers.child_env(env)
+
+
 def _wait_ready(base_url: str, services: list[Service], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -191,9 +198,7 @@ def run_stack(settings: Settings, demo: bool = False) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     backing, env = _start_backing_servers(settings, data_dir)
     env["SHARPR_DATA_DIR"] = str(data_dir)
-    worker_env = {"SHARPR_WORKER_NICE": str(settings.worker_nice or UP_WORKER_NICE)}
-    services = [Service(name, localservers.child_env({**env, **worker_env} if name == "worker" else env))
-                for name in SERVICES]
+    services = [Service(name, service_env(name, env, settings)) for name in SERVICES]
     for service in services:
         service.start()
     stopping = threading.Event()

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from services.core import localservers
-from services.core.settings import get_settings
+from services.core.settings import Settings, get_settings
+from services.stack import service_env
 from tests.api_client import auth, send_clip
 from tests.cluster import Cluster, wait_for, wait_until_ended
 from tests.media import write_clip
@@ -78,3 +79,11 @@ def test_sharpr_up_refuses_a_port_another_stack_holds(tmp_path: Path):
     assert f"port {port} on 127.0.0.1 is taken" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "redis").exists(), "it started servers before refusing"
+
+
+def test_sharpr_up_runs_its_worker_at_a_lower_cpu_priority_than_the_other_services():
+    default, chosen = Settings(), Settings(worker_nice=3)
+    assert service_env("worker", {}, default)["SHARPR_WORKER_NICE"] == "10"
+    assert service_env("worker", {}, chosen)["SHARPR_WORKER_NICE"] == "3"
+    assert "SHARPR_WORKER_NICE" not in service_env("api", {}, default)
+    assert "SHARPR_WORKER_NICE" not in service_env("packager", {}, default)

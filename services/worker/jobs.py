@@ -110,9 +110,10 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
 
 
 def warm_model(mode: str, scale: int, width: int, height: int) -> None:
-    """Load the model for a stream's mode and run it once at its frame size, before the
-    stream's first clip: the first call at a new size costs up to twice a later one on
-    the CPU (memory grown, kernels set up). Both networks for `auto`, which picks per clip."""
+    """Load the model for a stream's mode and run it once at its frame size while the
+    stream's first clip is being recorded, so that clip pays neither for the load nor for
+    the first run at a new size (memory grown, kernels set up). Both networks for `auto`,
+    which picks one per clip."""
     settings = get_settings()
     modes = [Mode.anime, Mode.live_action] if mode == Mode.auto else [Mode(mode)]
     for each in modes:
