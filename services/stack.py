@@ -138,9 +138,11 @@ class ServiceKeepsFailing(RuntimeError):
 
 
 def service_env(name: str, env: dict[str, str], settings: Settings) -> dict[str, str]:
-    """A child's environment; the worker's also lowers its CPU priority (unless set)."""
+    """A child's environment; the worker's also lowers its CPU priority, unless
+    SHARPR_WORKER_NICE says otherwise (0 included)."""
     if name == "worker":
-        env = {**env, "SHARPR_WORKER_NICE": str(settings.worker_nice or UP_WORKER_NICE)}
+        chosen = "worker_nice" in settings.model_fields_set
+        env = {**env, "SHARPR_WORKER_NICE": str(settings.worker_nice if chosen else UP_WORKER_NICE)}
     return localservers.child_env(env)
 
 
