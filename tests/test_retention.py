@@ -121,6 +121,14 @@ def test_delete_removes_the_stream_and_its_objects_now(api, settings, redis, cli
     assert objects(settings, stream["id"]) == []
 
 
+def test_delete_removes_the_output_size_an_announced_capture_fixed(api, redis):
+    stream = api.post("/v1/streams", json={"capture": {"width": 426, "height": 240, "fps": 30}}).json()
+    assert redis_keys(redis, stream["id"])
+
+    assert api.delete(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).status_code == 204
+    assert redis_keys(redis, stream["id"]) == []
+
+
 def test_the_sweep_is_scheduled_once_by_every_start_and_by_each_run(api, settings, redis):
     registry = ScheduledJobRegistry(PACKAGE_QUEUE, connection=redis)
     scheduled = registry.get_job_ids()
