@@ -199,15 +199,8 @@ def test_player_plays_upscaled_stream_and_follows_a_late_clip(stack: Stack, brow
     assert send_clip(api, stream, 0, clips[0]).status_code == 202
     wait_until(lambda: stream_state(stack.api_url, stream)["clips"][0]["state"] == "packaged", 120, "clip 0 packaged")
 
-    # What the service worker stores when it starts a stream; the player reads only this.
     page = browser.new_page()
-    page.goto(extension_url("options.html"))
-    page.evaluate("(record) => chrome.storage.session.set({ [`stream:${record.id}`]: record })", {
-        "id": stream["id"], "token": stream["token"], "apiBaseUrl": stack.api_url,
-        "playlistUrl": stream["playlist_url"], "kind": "video", "clipSeconds": CLIP_SECONDS,
-        "captureStartedAt": None,
-    })
-    page.goto(extension_url(f"player.html?stream={stream['id']}"))
+    open_player(page, extension_url, stack, stream)
     wait_in_page(page, "document.getElementById('video').currentTime > 0.3", 30)
     assert page.evaluate("document.getElementById('video').videoWidth") == 2 * WIDTH
     assert page.locator("#clips li[data-seq='0']").get_attribute("data-state") == "packaged"
@@ -220,6 +213,18 @@ def test_player_plays_upscaled_stream_and_follows_a_late_clip(stack: Stack, brow
     assert page.evaluate("document.getElementById('video').videoHeight") == 2 * HEIGHT
     assert not page.locator("#error").is_visible()
 
+
+
+def open_player(page: Page, extension_url: Callable[[str], str], stack: Stack, stream: dict) -> None:
+    """Store what the service worker stores when it starts a stream (the player reads only
+    this), then open the player tab on it."""
+    page.goto(extension_url("options.html"))
+    page.evaluate("(record) => chrome.storage.session.set({ [`stream:${record.id}`]: record })", {
+        "id": stream["id"], "token": stream["token"], "apiBaseUrl": stack.api_url,
+        "playlistUrl": stream["playlist_url"], "kind": "video", "clipSeconds": CLIP_SECONDS,
+        "captureStartedAt": None,
+    })
+    page.goto(extension_url(f"player.html?stream={stream['id']}"))
 
 
 @pytest.fixture
@@ -241,13 +246,7 @@ def test_player_refused_an_event_stream_follows_clips_by_polling(
         page = browser.new_page()
         refused: list[int] = []
         page.on("response", lambda response: refused.append(response.status) if "/events" in response.url else None)
-        page.goto(extension_url("options.html"))
-        page.evaluate("(record) => chrome.storage.session.set({ [`stream:${record.id}`]: record })", {
-            "id": stream["id"], "token": stream["token"], "apiBaseUrl": stack.api_url,
-            "playlistUrl": stream["playlist_url"], "kind": "video", "clipSeconds": CLIP_SECONDS,
-            "captureStartedAt": None,
-        })
-        page.goto(extension_url(f"player.html?stream={stream['id']}"))
+        open_player(page, extension_url, stack, stream)
         assert send_clip(api, stream, 0, clip).status_code == 202  # after the player's first status read
 
         wait_in_page(page, "document.querySelector(\"#clips li[data-seq='0']\")?.dataset.state === 'packaged'", 120)
