@@ -18,7 +18,7 @@ from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.worker import jobs
 from tests.conftest import run_queues
-from tests.media import write_clip
+from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
 
 
@@ -76,6 +76,20 @@ def test_clip_is_upscaled_by_the_model_stored_and_handed_to_packaging(settings, 
     assert package_job_ids(redis) == [f"package-{stream_id}-0"]
     job = Job.fetch(f"upscale-{stream_id}-0", connection=redis)
     assert job.get_meta()["progress"] == {"frames_done": frames, "frames_total": frames}
+
+
+def test_skipped_frames_show_on_the_clip_and_in_the_fleet_metrics(settings, redis, tmp_path, api):
+    clip_file = tmp_path / "anim.webm"
+    frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=12, draw=drawn_on_twos)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert 0 < clip.frames_skipped <= frames // 2
+    metrics = api.get("/metrics").text
+    assert f'sharpr_worker_frames_total{{outcome="skipped"}} {clip.frames_skipped}.0' in metrics
+    assert f'sharpr_worker_frames_total{{outcome="model"}} {frames - clip.frames_skipped}.0' in metrics
 
 
 def test_running_a_finished_clip_again_only_requeues_packaging(settings, redis, tmp_path):

@@ -112,6 +112,11 @@ def parse_stream_prefix(key: str) -> str | None:
     return match[1] if match else None
 
 
+def redis_frame_counts() -> str:
+    """Hash of frames enhanced by the whole fleet: model-run and skipped repeats."""
+    return f"{REDIS_PREFIX}:frames"
+
+
 def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"
 

@@ -75,6 +75,7 @@ class Clip(BaseModel):
     state: ClipState = ClipState.uploaded
     frames_done: int = 0
     frames_total: int | None = None
+    frames_skipped: int = Field(0, description="Frames that repeated the one before and reused its output.")
     duration: float | None = Field(None, description="Seconds of upscaled video, once encoded.")
     width: int | None = None
     height: int | None = None

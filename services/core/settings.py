@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Worker: inference backend and H.264 encoder preset.
     backend: Literal["auto", "torch", "tensorrt"] = "auto"
     encoder_preset: str = "veryfast"
+    # A frame whose 8x8 block means all stay within this many levels (0-255) of the last
+    # frame the model ran on reuses that frame's output (services/worker/repeats.py).
+    skip_repeated_frames: bool = True
+    repeated_frame_threshold: float = Field(6.0, ge=0.0)
     job_timeout_seconds: int = 900
     # A worker renews its claim on the running clip every quarter of this; once a claim is
     # this old (the worker was killed or lost) another worker's cleanup retries the clip.

@@ -31,6 +31,7 @@ from rq.job import Job
 
 from services.core import capacity, keys
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
+from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
 from services.core.schemas import ClipState, Enhancement, Mode, Size
 from services.core.settings import Settings, get_settings
@@ -94,11 +95,15 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     store.update_clip(
         stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
         height=result.height, frames_done=result.frames, frames_total=result.frames,
-        timings={**clip.timings, **result.timings}, degraded=degraded,
+        frames_skipped=result.frames_skipped, timings={**clip.timings, **result.timings},
+        degraded=degraded,
     )
+    add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
-        "event=clip_encoded stream=%s clip=%d frames=%d duration=%.3f degraded=%s wall=%.2f",
-        stream_id, seq, result.frames, result.duration, degraded, result.timings["wall"],
+        "event=clip_encoded stream=%s clip=%d frames=%d frames_skipped=%d duration=%.3f "
+        "degraded=%s wall=%.2f",
+        stream_id, seq, result.frames, result.frames_skipped, result.duration, degraded,
+        result.timings["wall"],
     )
     enqueue_package(redis, settings, stream_id, seq)
     if not degraded:  # the resize's speed says nothing about the model's

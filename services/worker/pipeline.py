@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.core.framesize import even
 from services.core.settings import Settings
+from services.worker.repeats import SkippingUpscaler
 from services.worker.upscaler import Upscaler, fit_frames
 from services.worker.video import (
     ClipInfo,
@@ -45,6 +46,7 @@ class TranscodeResult:
     height: int
     timings: dict[str, float] = field(default_factory=dict)
     input_size: tuple[int, int] = (0, 0)  # the frames the model took, width x height
+    frames_skipped: int = 0  # repeats of the frame before: the model did not run on them
 
 
 class _Stage(threading.Thread):
@@ -96,6 +98,8 @@ def transcode(
     """
     started = time.perf_counter()
     info = probe(input_path, settings)
+    skipping = SkippingUpscaler(upscaler, settings.repeated_frame_threshold)
+    model_step = skipping if settings.skip_repeated_frames else upscaler
     upright_width, upright_height = info.upright_size
     width, height = upright_width * upscaler.scale, upright_height * upscaler.scale
     if output_size is not None:
@@ -151,7 +155,7 @@ def transcode(
             loop_start = time.perf_counter()
             for batch in _batches(decoded, stop):
                 begun = time.perf_counter()
-                frames = upscaler.upscale(batch.frames) if batch.times else batch.frames
+                frames = model_step.upscale(batch.frames) if batch.times else batch.frames
                 model += time.perf_counter() - begun
                 if output_size is not None and batch.times:
                     frames = fit_frames(frames, width, height)
@@ -180,16 +184,17 @@ def transcode(
         on_progress(state["frames"], max(info.frames, state["frames"]))
     result = TranscodeResult(
         frames=state["frames"], duration=state["end"], width=writer.width, height=writer.height,
-        timings={
+        frames_skipped=skipping.skipped, timings={
             "decode": decoder.busy, "upscale": upscale_done - loop_start, "encode": encoder.busy,
             "model": model, "wall": wall,
         },
         input_size=(upright_width, upright_height),
     )
     log.info(
-        "event=transcoded input=%s frames=%d duration=%.3f size=%dx%d upscaler=%s wall=%.3f model=%.3f",
-        input_path.name, result.frames, result.duration, result.width, result.height,
-        upscaler.name, wall, model,
+        "event=transcoded input=%s frames=%d skipped=%d duration=%.3f size=%dx%d upscaler=%s "
+        "wall=%.3f model=%.3f",
+        input_path.name, result.frames, result.frames_skipped, result.duration, result.width,
+        result.height, upscaler.name, wall, model,
     )
     return result
 
