@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from redis import Redis
 
 from services.core import keys
 from services.core.jobqueue import PACKAGE_QUEUE, enqueue_package
-from services.core.schemas import Clip, ClipState, Enhancement, StreamState
+from services.core.schemas import Clip, ClipPart, ClipState, Enhancement, StreamState
 from services.core.settings import Settings
 from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, open_store
 from services.core.streams import StreamStore
@@ -130,16 +131,25 @@ class StreamFixture:
         self.package(seq)
 
     def encode(self, seq: int, seconds: float, keyframe_seconds: float = 2.0) -> None:
-        """What the worker leaves behind: the output MP4 in S3 and the clip `encoded`."""
-        path = write_output_clip(self.tmp / f"out-{seq}.mp4", seconds=seconds,
-                                 keyframe_seconds=keyframe_seconds)
+        """What the worker leaves behind: every part in S3 and recorded, the clip `encoded`."""
+        parts = math.ceil(seconds / keyframe_seconds - 1e-9)
+        for n in range(parts):
+            start = n * keyframe_seconds
+            self.publish_part(seq, n, min(keyframe_seconds, seconds - start), start)
+        self.streams.update_clip(self.id, seq, state=ClipState.encoded, duration=seconds)
+
+    def publish_part(self, seq: int, n: int, seconds: float = 2.0, start: float | None = None) -> None:
+        """One part of a clip as the worker publishes it mid-clip: stored, then recorded."""
+        path = write_output_clip(self.tmp / f"out-{seq}-{n}.mp4", seconds=seconds, keyframe_seconds=seconds)
 
         async def upload() -> None:
             async with open_store(self.settings) as store:
-                await store.put_file(keys.output_key(self.id, seq), path)
+                await store.put_file(keys.output_part_key(self.id, seq, n), path)
 
         asyncio.run(upload())
-        self.streams.update_clip(self.id, seq, state=ClipState.encoded, duration=seconds)
+        self.streams.add_part(self.id, seq, ClipPart(
+            n=n, start=2.0 * n if start is None else start, published_at=time.time(),
+        ))
 
     def fail(self, seq: int) -> None:
         self.streams.update_clip(self.id, seq, state=ClipState.failed, error_code="bad_media")

@@ -72,8 +72,10 @@ def test_clip_is_upscaled_by_the_model_stored_and_handed_to_packaging(settings, 
     assert clip.duration == pytest.approx(frames / 15, abs=1 / 15)
     assert not clip.degraded
     assert clip.timings["model"] > 0
-    assert head(settings, keys.output_key(stream_id, 0))["size"] > 0
-    assert package_job_ids(redis) == [f"package-{stream_id}-0"]
+    assert head(settings, keys.output_part_key(stream_id, 0, 0))["size"] > 0  # 1 s: one part
+    assert [part.n for part in store.get_parts(stream_id, 0)] == [0]
+    # The part went to packaging as soon as it was out, the whole clip after it.
+    assert package_job_ids(redis) == [f"package-{stream_id}-0-0", f"package-{stream_id}-0"]
     job = Job.fetch(f"upscale-{stream_id}-0", connection=redis)
     assert job.get_meta()["progress"] == {"frames_done": frames, "frames_total": frames}
 
@@ -134,7 +136,8 @@ def test_model_that_cannot_load_falls_back_to_resize_and_marks_clip_degraded(set
 
     clip = store.get_clip(stream_id, 0)
     assert (clip.state, clip.degraded, clip.frames_done) == (ClipState.encoded, True, frames)
-    assert head(settings, keys.output_key(stream_id, 0)) is not None
+    assert head(settings, keys.output_part_key(stream_id, 0, 0)) is not None
+    assert [part.enhanced for part in store.get_parts(stream_id, 0)] == [False]
 
 
 def test_failed_attempt_with_retries_left_leaves_the_clip_for_the_retry(settings, redis, tmp_path):

@@ -19,5 +19,5 @@ def test_burst_worker_upscales_queued_clips_with_the_warm_model(settings, redis,
 
     clip = store.get_clip(stream_id, 0)
     assert (clip.state, clip.degraded) == (ClipState.encoded, False)
-    assert head(settings, keys.output_key(stream_id, 0)) is not None
-    assert Queue(PACKAGE_QUEUE, connection=redis).job_ids == [f"package-{stream_id}-0"]
+    assert head(settings, keys.output_part_key(stream_id, 0, 0)) is not None
+    assert Queue(PACKAGE_QUEUE, connection=redis).job_ids == [f"package-{stream_id}-0-0", f"package-{stream_id}-0"]

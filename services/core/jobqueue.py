@@ -122,13 +122,17 @@ def enqueue_warm(redis: Redis, settings: Settings, mode: str, scale: int, width:
     )
 
 
-def enqueue_package(redis: Redis, settings: Settings, stream_id: str, seq: int | None) -> Job:
-    """Bring the stream's playlist up to date after clip `seq` finished (None: after stop).
+def enqueue_package(
+    redis: Redis, settings: Settings, stream_id: str, seq: int | None, part: int | None = None,
+) -> Job:
+    """Bring the stream's playlist up to date after clip `seq` finished, or its part `part`
+    was published (seq None: after stop).
 
-    The packager appends every finished clip in order, so any trigger is enough and
-    running it twice is harmless.
+    The packager appends everything publishable in order, so any trigger is enough and
+    running it twice is harmless. Each trigger has its own job id: one that found a run
+    of the same clip already started must still queue a run after it.
     """
-    trigger = "stop" if seq is None else str(seq)
+    trigger = "stop" if seq is None else str(seq) if part is None else f"{seq}-{part}"
     return _enqueue(
         redis, PACKAGE_QUEUE, PACKAGE_JOB, f"package-{stream_id}-{trigger}",
         settings.job_timeout_seconds, stream_id, seq,

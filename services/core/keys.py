@@ -23,8 +23,9 @@ def input_key(stream_id: str, seq: int, ext: str) -> str:
     return f"streams/{stream_id}/input/{seq:06d}.{ext}"
 
 
-def output_key(stream_id: str, seq: int) -> str:
-    return f"streams/{stream_id}/output/{seq:06d}.mp4"
+def output_part_key(stream_id: str, seq: int, n: int) -> str:
+    """Part `n` of the upscaled clip: one segment's worth, stored as soon as it is encoded."""
+    return f"streams/{stream_id}/output/{seq:06d}_{n:03d}.mp4"
 
 
 def hls_prefix(stream_id: str) -> str:
@@ -83,6 +84,12 @@ def redis_clip(stream_id: str, seq: int) -> str:
 def redis_clip_pattern(stream_id: str) -> str:
     """`redis_clip` with the seq as `*`, for SORT ... GET."""
     return f"{REDIS_PREFIX}:stream:{stream_id}:clip:*"
+
+
+def redis_clip_parts(stream_id: str, seq: int) -> str:
+    """Hash of the clip's published parts, part number -> `ClipPart` JSON. Apart from the
+    clip's record so the worker adds parts while its progress writes go on."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:parts:{seq}"
 
 
 def redis_clip_index(stream_id: str) -> str:

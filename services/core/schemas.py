@@ -68,6 +68,15 @@ class Stream(BaseModel):
     error: str | None = None
 
 
+class ClipPart(BaseModel):
+    """One segment's worth of an upscaled clip, published the moment it was encoded."""
+
+    n: int = Field(ge=0)
+    start: float = Field(description="Seconds from the clip's start.")
+    enhanced: bool = Field(True, description="False: upscaled by the plain resize after the model failed.")
+    published_at: float
+
+
 class Clip(BaseModel):
     stream_id: str
     seq: int

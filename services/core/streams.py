@@ -16,7 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
 from services.core.errors import Conflict, TooLarge
-from services.core.schemas import Capture, Clip, Enhancement, Size, Stream
+from services.core.schemas import Capture, Clip, ClipPart, Enhancement, Size, Stream
 
 NOT_LIVE = -1
 # KEYS: stream, clip, clip index, hls record, activity index; ARGV: clip JSON, TTL, seq,
@@ -139,6 +139,7 @@ class StreamStore:
         self.redis.delete(
             keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_upload_ledger(stream_id),
             keys.redis_stream_output(stream_id), *(keys.redis_clip(stream_id, seq) for seq in seqs),
+            *(keys.redis_clip_parts(stream_id, seq) for seq in seqs),
         )
         self.redis.zrem(keys.redis_stream_activity(), stream_id)
 
@@ -196,6 +197,26 @@ class StreamStore:
         updated = clip.model_copy(update=changes)
         self.save_clip(updated)
         return updated
+
+    def add_part(self, stream_id: str, seq: int, part: ClipPart) -> None:
+        """Record a published part; a hash field per part, so a repeat overwrites itself."""
+        key = keys.redis_clip_parts(stream_id, seq)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, str(part.n), part.model_dump_json())
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+        self._touch(stream_id)
+
+    def get_parts(self, stream_id: str, seq: int) -> list[ClipPart]:
+        raw = self.redis.hvals(keys.redis_clip_parts(stream_id, seq))
+        return sorted((ClipPart.model_validate_json(value) for value in raw), key=lambda part: part.n)
+
+    def part_counts(self, stream_id: str, seqs: list[int]) -> dict[int, int]:
+        """Parts published per clip; the worker publishes them in order, so 0..count-1."""
+        pipe = self.redis.pipeline(transaction=False)
+        for seq in seqs:
+            pipe.hlen(keys.redis_clip_parts(stream_id, seq))
+        return dict(zip(seqs, (int(count) for count in pipe.execute()), strict=True))
 
     def clip_seqs(self, stream_id: str) -> list[int]:
         return [int(s) for s in self.redis.zrange(keys.redis_clip_index(stream_id), 0, -1)]

@@ -1,8 +1,9 @@
 """The whole enhanced video as one MP4 (`keys.download_key`), written when a stream ends.
 
-The upscaled clips are concatenated by copying packets: every clip is H.264 + AAC from the
-same encoder settings, and clip n is shifted to start where clip n-1's video ended, the
-same timeline the playlist uses. Called by the packager just before it marks the stream
+It is assembled from what the playlist published: the clips' parts, in playlist order,
+concatenated by copying packets. Every part is H.264 + AAC from the same encoder settings,
+and part n is shifted to start where part n-1's video ended, the same timeline the
+playlist uses. Called by the packager just before it marks the stream
 `ended`, so a client that sees `ended` can fetch the download at once.
 """
 
@@ -21,28 +22,28 @@ from services.packager.segmenter import frame_length
 log = logging.getLogger(__name__)
 
 
-async def write_download(store: ObjectStore, stream_id: str, seqs: list[int]) -> None:
-    """Concatenate the output clips `seqs` (in order) and upload the MP4.
+async def write_download(store: ObjectStore, stream_id: str, parts: list[tuple[int, int]]) -> None:
+    """Concatenate the published parts `(seq, n)` (in order) and upload the MP4.
 
     Never raises: the download is an extra, and the stream must end (its playlist is
     already closed) whether or not it could be written; the API then answers 404.
     """
-    if not seqs:
+    if not parts:
         return
     try:
         with tempfile.TemporaryDirectory(prefix=f"sharpr-download-{stream_id}-") as tmp:
             clips = []
-            for seq in seqs:
-                path = Path(tmp) / f"{seq:06d}.mp4"
-                await store.download_file(keys.output_key(stream_id, seq), path)
+            for seq, n in parts:
+                path = Path(tmp) / f"{seq:06d}_{n:03d}.mp4"
+                await store.download_file(keys.output_part_key(stream_id, seq, n), path)
                 clips.append(path)
             joined = Path(tmp) / "enhanced.mp4"
             seconds = await asyncio.to_thread(concatenate, clips, joined)
             await store.put_file(keys.download_key(stream_id), joined)
     except Exception:
-        log.exception("download not written stream=%s clips=%d", stream_id, len(seqs))
+        log.exception("download not written stream=%s parts=%d", stream_id, len(parts))
         return
-    log.info("download written stream=%s clips=%d seconds=%.3f", stream_id, len(seqs), seconds)
+    log.info("download written stream=%s parts=%d seconds=%.3f", stream_id, len(parts), seconds)
 
 
 def concatenate(clips: list[Path], dest: Path) -> float:

@@ -1,9 +1,10 @@
-"""RQ job that brings a stream's HLS playlist up to date with its finished clips.
+"""RQ job that brings a stream's HLS playlist up to date with its clips' published parts.
 
-`package_clip` is enqueued after every clip the worker finishes (or fails) and once after
-the stream is stopped. Whatever its trigger, it publishes every clip the playlist rules
-allow, in order, under a per-stream Redis lock, so concurrent or repeated runs are harmless:
-segment keys are deterministic and nothing is recorded before the playlist names it.
+`package_clip` is enqueued after every part the worker publishes, after every clip it
+finishes (or fails) and once after the stream is stopped. Whatever its trigger, it
+publishes every part the playlist rules allow, in order, under a per-stream Redis lock,
+so concurrent or repeated runs are harmless: segment keys are deterministic and nothing
+is recorded before the playlist names it. Each part is one segment, appended at once.
 """
 
 import asyncio
@@ -37,12 +38,13 @@ from services.packager.playlist import (
     PlaylistState,
     Segment,
     SegmentTooLong,
+    Step,
     check_segments,
     plan_packaging,
     render_playlist,
     target_duration,
 )
-from services.packager.segmenter import segment_clip
+from services.packager.segmenter import remux_part
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +124,10 @@ class StreamPackager:
             log.info("nothing to package stream=%s trigger=%s", self.stream_id, trigger)
             return
         clips = {clip.seq: clip.state for clip in self.streams.get_clips(self.stream_id)}
+        parts = self.streams.part_counts(self.stream_id, [seq for seq in clips if seq >= state.next_seq])
         # A failed stream takes no more clips either: close its playlist so players stop.
         ending = stream.state in (StreamState.ending, StreamState.ended, StreamState.failed)
-        plan = plan_packaging(state.next_seq, clips, ending=ending)
+        plan = plan_packaging(state.next_seq, clips, ending=ending, parts=parts)
         log.info(
             "packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
             self.stream_id, trigger, state.next_seq, len(plan.steps), plan.complete,
@@ -133,49 +136,66 @@ class StreamPackager:
             return  # waiting for the clip at next_seq
         async with open_store(self.settings) as store:
             for step in plan.steps:
-                if step.action == Action.package:
-                    state = await self._package(store, state, step.seq)
+                started = time.time()
+                state = await self._publish_parts(store, state, step)
+                if state.next_seq != step.seq or step.action == Action.partial:
+                    pass  # given up on (bad segments), or more parts to come
+                elif step.action == Action.package:
+                    state = self._finish_clip(state, step.seq, started)
                 else:
-                    log.info("clip skipped stream=%s seq=%d state=%s",
-                             self.stream_id, step.seq, clips.get(step.seq, "missing"))
-                    state = state.model_copy(update={"next_seq": step.seq + 1})
+                    log.info("clip skipped stream=%s seq=%d state=%s parts=%d",
+                             self.stream_id, step.seq, clips.get(step.seq, "missing"), step.parts)
+                    state = state.model_copy(update={"next_seq": step.seq + 1, "next_part": 0})
                     self._save(state)
                 _record_progress(state)
             if plan.complete:
                 await self._end(store, state)
 
-    async def _package(self, store: ObjectStore, state: PlaylistState, seq: int) -> PlaylistState:
-        """Segment one clip, upload its segments, then the playlist, then record it."""
-        started = time.time()
-        with tempfile.TemporaryDirectory(prefix=f"sharpr-pkg-{seq}-") as tmp:
-            source = Path(tmp) / "clip.mp4"
-            await store.download_file(keys.output_key(self.stream_id, seq), source)
-            clip = segment_clip(source, Path(tmp), seq=seq, offset=state.offset,
-                                segment_seconds=self.settings.segment_seconds)
-            new = [Segment(uri=s.name, duration=s.duration, seq=seq) for s in clip.segments]
+    async def _publish_parts(self, store: ObjectStore, state: PlaylistState, step: Step) -> PlaylistState:
+        """Append the clip's parts the playlist lacks, one segment each, in order."""
+        for n in range(state.next_part if state.next_seq == step.seq else 0, step.parts):
+            state = await self._publish_part(store, state, step.seq, n)
+            if state.next_seq != step.seq:
+                break  # the clip was given up on
+        return state
+
+    async def _publish_part(self, store: ObjectStore, state: PlaylistState, seq: int, n: int) -> PlaylistState:
+        """Remux one part onto the stream's timeline, upload it, then the playlist, then
+        record it."""
+        name = keys.segment_name(seq, n)
+        with tempfile.TemporaryDirectory(prefix=f"sharpr-pkg-{seq}-{n}-") as tmp:
+            source, segment = Path(tmp) / "part.mp4", Path(tmp) / name
+            await store.download_file(keys.output_part_key(self.stream_id, seq, n), source)
+            duration = await asyncio.to_thread(remux_part, source, segment, offset=state.offset)
+            new = Segment(uri=name, duration=duration, seq=seq, part=n)
             try:
-                check_segments(new, self.target)
+                check_segments([new], self.target)
             except SegmentTooLong as error:
                 return self._give_up(state, seq, error)
-            await asyncio.gather(*(
-                store.put_file(keys.segment_key(self.stream_id, seq, s.index), s.path,
-                               cache_control=SEGMENT_CACHE_CONTROL)
-                for s in clip.segments
-            ))
+            await store.put_file(keys.segment_key(self.stream_id, seq, n), segment,
+                                 cache_control=SEGMENT_CACHE_CONTROL)
         state = state.model_copy(update={
-            "next_seq": seq + 1,
-            "offset": state.offset + clip.duration,
-            "segments": [*state.segments, *new],
+            "next_seq": seq,
+            "next_part": n + 1,
+            "offset": state.offset + duration,
+            "segments": [*state.segments, new],
         })
         await self._write_playlist(store, state)
-        published = time.time()
         self._save(state)
+        log.info("part packaged stream=%s seq=%d part=%d duration=%.3f offset=%.3f",
+                 self.stream_id, seq, n, duration, state.offset - duration)
+        return state
+
+    def _finish_clip(self, state: PlaylistState, seq: int, started: float) -> PlaylistState:
+        """Every part of an encoded clip is in the playlist: go on to the next clip."""
+        state = state.model_copy(update={"next_seq": seq + 1, "next_part": 0})
+        self._save(state)
+        published = time.time()
         timings = self._mark_packaged(seq, package=published - started, published=published)
         log.info(
-            "clip packaged stream=%s seq=%d segments=%d duration=%.3f offset=%.3f "
-            "package_s=%.3f latency_s=%s",
-            self.stream_id, seq, len(new), clip.duration, state.offset - clip.duration,
-            published - started, round(timings["latency"], 3) if "latency" in timings else None,
+            "clip packaged stream=%s seq=%d segments=%d offset=%.3f latency_s=%s",
+            self.stream_id, seq, sum(s.seq == seq for s in state.segments), state.offset,
+            round(timings["latency"], 3) if "latency" in timings else None,
         )
         return state
 
@@ -185,7 +205,7 @@ class StreamPackager:
         log.error("clip not packaged stream=%s seq=%d error=%s", self.stream_id, seq, error)
         self.streams.update_clip(self.stream_id, seq, state=ClipState.failed,
                                  error_code="bad_segments", error=str(error))
-        state = state.model_copy(update={"next_seq": seq + 1})
+        state = state.model_copy(update={"next_seq": seq + 1, "next_part": 0})
         self._save(state)
         return state
 
@@ -208,7 +228,7 @@ class StreamPackager:
         """
         state = state.model_copy(update={"ended": True})
         await self._write_playlist(store, state)
-        await write_download(store, self.stream_id, sorted({s.seq for s in state.segments}))
+        await write_download(store, self.stream_id, [(s.seq, s.part) for s in state.segments])
         stream = self.streams.get_stream(self.stream_id)
         if stream is not None and stream.state == StreamState.ending:
             self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))

@@ -24,6 +24,7 @@ class Segment(BaseModel):
     uri: str = Field(description="Relative to the playlist (§4.1: resolved against its URI).")
     duration: float = Field(gt=0, description="Seconds, from the video timestamps.")
     seq: int = Field(ge=0, description="The clip the segment was cut from.")
+    part: int = Field(0, ge=0, description="The clip's part it was remuxed from.")
     discontinuity: bool = False
 
 
@@ -31,6 +32,7 @@ class PlaylistState(BaseModel):
     """What the packager has published for one stream (stored as JSON in Redis)."""
 
     next_seq: int = 0
+    next_part: int = Field(0, description="Parts of clip `next_seq` already in the playlist.")
     offset: float = Field(0.0, description="Seconds of video published so far.")
     segments: list[Segment] = Field(default_factory=list)
     ended: bool = False
@@ -83,14 +85,16 @@ def render_playlist(segments: list[Segment], *, target: int, ended: bool) -> str
 
 
 class Action(StrEnum):
-    package = "package"
-    skip = "skip"
+    package = "package"  # publish its remaining parts; the clip is then done
+    partial = "partial"  # publish the parts out so far; the clip is still being encoded
+    skip = "skip"  # publish the parts it has (a failed clip keeps them) and go past it
 
 
 @dataclass(frozen=True)
 class Step:
     seq: int
     action: Action
+    parts: int = 0  # parts of the clip published by the worker, all to be in the playlist
 
 
 @dataclass(frozen=True)
@@ -101,23 +105,32 @@ class Plan:
     complete: bool
 
     def next_seq(self, current: int) -> int:
-        return self.steps[-1].seq + 1 if self.steps else current
+        if not self.steps:
+            return current
+        last = self.steps[-1]
+        return last.seq if last.action == Action.partial else last.seq + 1
 
 
-def plan_packaging(next_seq: int, clips: Mapping[int, ClipState], *, ending: bool) -> Plan:
-    """The contiguous run of clips from `next_seq` that can be published now.
+def plan_packaging(
+    next_seq: int, clips: Mapping[int, ClipState], *, ending: bool,
+    parts: Mapping[int, int] | None = None,
+) -> Plan:
+    """The contiguous run of clips, and of parts within a clip, publishable from `next_seq`.
 
     Segments are only ever appended (§6.2.1), so a clip that finished early waits for
-    the ones before it. An encoded clip is packaged; a failed one contributes nothing; a
-    clip still in the worker stops the run. A missing seq stops the run while the stream
-    is live (its upload may still come), but once the stream is ending no new clip can be
-    registered, so a gap below the highest registered seq is skipped and nothing stalls.
+    the ones before it, and a clip's parts come in order (`parts`: how many the worker
+    has published per clip). An encoded clip is packaged; a failed one contributes the
+    parts it got out; a clip still in the worker contributes its parts so far and stops
+    the run. A missing seq stops the run while the stream is live (its upload may still
+    come), but once the stream is ending no new clip can be registered, so a gap below
+    the highest registered seq is skipped and nothing stalls.
     """
+    parts = parts or {}
     last = max(clips, default=-1)
     steps: list[Step] = []
     seq = next_seq
     while seq <= last:
-        state = clips.get(seq)
+        state, ready = clips.get(seq), parts.get(seq, 0)
         if state is None:
             if not ending:
                 break
@@ -125,10 +138,12 @@ def plan_packaging(next_seq: int, clips: Mapping[int, ClipState], *, ending: boo
         elif state in (ClipState.encoded, ClipState.packaged):
             # Packaged at or after next_seq: the packager died after writing the playlist
             # but before saving its state; the clip is packaged again with the same keys.
-            steps.append(Step(seq, Action.package))
+            steps.append(Step(seq, Action.package, ready))
         elif state == ClipState.failed:
-            steps.append(Step(seq, Action.skip))
+            steps.append(Step(seq, Action.skip, ready))
         else:
+            if ready:
+                steps.append(Step(seq, Action.partial, ready))
             break
         seq += 1
     return Plan(steps=tuple(steps), complete=ending and seq > last)

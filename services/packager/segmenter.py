@@ -1,4 +1,6 @@
-"""Remuxes one upscaled clip (MP4) into MPEG-TS media segments on the stream's timeline.
+"""Remuxes upscaled video (MP4) into MPEG-TS media segments on the stream's timeline: a
+whole clip cut at its keyframes (`segment_clip`), or one part the worker published, which
+is one segment already (`remux_part`).
 
 Why MPEG-TS and not fMP4: each clip is encoded on its own, so its MP4 timestamps restart
 near 0. Per-clip fMP4 segments would need either a discontinuity (and a new `#EXT-X-MAP`)
@@ -74,14 +76,7 @@ def segment_clip(
     """
     grid = Fraction(segment_seconds)
     with av.open(str(source)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{source} has no video stream")
-        video = container.streams.video[0]
-        copied = [video, *container.streams.audio[:1]]
-        start = Fraction(video.start_time or 0) * video.time_base
-        timeline = Fraction(offset) + BASE_SECONDS - start
-        shifts = {s.index: round(timeline / s.time_base) for s in copied}
-
+        video, copied, start, shifts = _timeline(container, source, offset)
         starts: list[Fraction] = []  # each segment's start on the clip's timeline
         writer: _SegmentWriter | None = None
         next_cut = grid
@@ -107,10 +102,7 @@ def segment_clip(
                 if writer is None:
                     name = keys.segment_name(seq, len(starts) - 1)
                     writer = _SegmentWriter(out_dir / name, copied)
-                shift = shifts[packet.stream_index]
-                packet.dts += shift
-                if packet.pts is not None:
-                    packet.pts += shift
+                _shift(packet, shifts)
                 writer.mux(packet)
         finally:
             if writer is not None:
@@ -129,6 +121,47 @@ def segment_clip(
         for index, (at, stop) in enumerate(zip(starts, ends))
     ]
     return SegmentedClip(segments=segments, duration=float(duration))
+
+
+def remux_part(source: Path, dest: Path, *, offset: float) -> float:
+    """Copy one part (an MP4 that starts at a keyframe) into the TS segment `dest`, its
+    first video frame at `BASE_SECONDS + offset`; returns its video duration in seconds."""
+    with av.open(str(source)) as container:
+        video, copied, start, shifts = _timeline(container, source, offset)
+        end = start
+        writer = _SegmentWriter(dest, copied)
+        try:
+            for packet in container.demux(copied):
+                if packet.dts is None:  # the demuxer's empty flush packet (see segment_clip)
+                    continue
+                if packet.stream_index == video.index:
+                    end = max(end, packet.pts * video.time_base + frame_length(packet, video))
+                _shift(packet, shifts)
+                writer.mux(packet)
+        finally:
+            writer.close()
+    return float(end - start)
+
+
+def _timeline(
+    container: av.container.InputContainer, source: Path, offset: float
+) -> tuple[av.video.stream.VideoStream, list[av.stream.Stream], Fraction, dict[int, int]]:
+    """(video, the streams copied, the video's start in seconds, each stream's shift in its
+    own time base) that put the first video frame at `BASE_SECONDS + offset`."""
+    if not container.streams.video:
+        raise ValueError(f"{source} has no video stream")
+    video = container.streams.video[0]
+    copied = [video, *container.streams.audio[:1]]
+    start = Fraction(video.start_time or 0) * video.time_base
+    timeline = Fraction(offset) + BASE_SECONDS - start
+    return video, copied, start, {s.index: round(timeline / s.time_base) for s in copied}
+
+
+def _shift(packet: av.Packet, shifts: dict[int, int]) -> None:
+    shift = shifts[packet.stream_index]
+    packet.dts += shift
+    if packet.pts is not None:
+        packet.pts += shift
 
 
 def frame_length(packet: av.Packet, video: av.video.stream.VideoStream) -> Fraction:

@@ -1,5 +1,10 @@
 """The RQ jobs on queue "upscale": one clip from S3, through the model, back to S3.
 
+Each segment's worth of the clip (a part) is stored, recorded and handed to packaging the
+moment it is encoded, so the player gets the clip's first seconds while the rest is still
+in the model. Parts once published stay: a retry, or the plain resize that takes over when
+the model fails midway, only adds the parts after them.
+
 `upscale_clip` is safe to run twice (a finished clip only re-triggers packaging). Bad media
 fails the clip at once and never retries; anything else (S3 down) raises so RQ retries.
 Once the retries are spent, `upscale_failed` - the job's on_failure callback - queues
@@ -33,12 +38,13 @@ from services.core import capacity, keys
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
-from services.core.schemas import ClipState, Enhancement, Mode, Size
+from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
 from services.worker.upscaler import ResizeUpscaler, Upscaler
+from services.worker.video import PartFile
 
 log = logging.getLogger(__name__)
 
@@ -79,31 +85,31 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         fixed = store.claim_output(stream_id, Size(width=width, height=height))
         return fixed.width, fixed.height
 
+    parts = PartPublisher(settings, redis, store, stream_id, seq)
     with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
         source = Path(tmp) / f"input{Path(clip.key).suffix}"
         output = Path(tmp) / "output.mp4"
         asyncio.run(_download(settings, clip.key, source))
         try:
             result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_output,
-                                        stream_id, seq, use_model=use_model)
+                                        parts, use_model=use_model)
         except (BadMedia, av.error.FFmpegError) as error:
             bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
             log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, str(error))
             _fail_clip(redis, settings, stream_id, seq, bad.code, bad.message)
             return
-        asyncio.run(_upload(settings, keys.output_key(stream_id, seq), output))
     store.update_clip(
         stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
         height=result.height, frames_done=result.frames, frames_total=result.frames,
-        frames_skipped=result.frames_skipped, timings={**clip.timings, **result.timings},
-        degraded=degraded,
+        frames_skipped=result.frames_skipped,
+        timings={**clip.timings, **result.timings, "encoded_at": time.time()}, degraded=degraded,
     )
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
-        "event=clip_encoded stream=%s clip=%d frames=%d frames_skipped=%d duration=%.3f "
+        "event=clip_encoded stream=%s clip=%d frames=%d frames_skipped=%d parts=%d duration=%.3f "
         "degraded=%s wall=%.2f",
-        stream_id, seq, result.frames, result.frames_skipped, result.duration, degraded,
-        result.timings["wall"],
+        stream_id, seq, result.frames, result.frames_skipped, parts.published, result.duration,
+        degraded, result.timings["wall"],
     )
     enqueue_package(redis, settings, stream_id, seq)
     if not degraded:  # the resize's speed says nothing about the model's
@@ -193,21 +199,61 @@ def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
     return load_upscaler(enhancement, settings)
 
 
+class PartNotPublished(Exception):
+    """Storing or recording a part failed: RQ retries the clip, the resize would not help."""
+
+
+class PartPublisher:
+    """Publishes each part of one clip as the encoder finishes it: the MP4 to S3, the part
+    onto the clip's record, then a packaging trigger, in that order, so the packager never
+    reads a part that is not stored.
+
+    Parts an earlier attempt published are left as they are (the encoder cuts parts on the
+    same grid every time), so a retry or the resize fallback adds only the rest.
+    """
+
+    def __init__(self, settings: Settings, redis: Redis, store: StreamStore, stream_id: str, seq: int) -> None:
+        self.settings, self.redis, self.store = settings, redis, store
+        self.stream_id, self.seq = stream_id, seq
+        self.published = store.part_counts(stream_id, [seq])[seq]
+        self.enhanced = True
+
+    def __call__(self, part: PartFile) -> None:
+        if part.index < self.published:
+            return
+        try:
+            asyncio.run(_upload(self.settings, keys.output_part_key(self.stream_id, self.seq, part.index), part.path))
+            self.store.add_part(self.stream_id, self.seq, ClipPart(
+                n=part.index, start=part.start, enhanced=self.enhanced, published_at=time.time(),
+            ))
+            enqueue_package(self.redis, self.settings, self.stream_id, self.seq, part=part.index)
+        except Exception as error:
+            raise PartNotPublished(f"part {part.index} not published: {error!r}") from error
+        self.published = part.index + 1
+        log.info("event=part_published stream=%s clip=%d part=%d start=%.3f enhanced=%s",
+                 self.stream_id, self.seq, part.index, part.start, self.enhanced)
+
+
 def _upscale(
     source: Path, output: Path, enhancement: Enhancement, settings: Settings,
-    progress: ProgressCallback, output_size: OutputSize, stream_id: str, seq: int, *, use_model: bool,
+    progress: ProgressCallback, output_size: OutputSize, parts: PartPublisher, *, use_model: bool,
 ) -> tuple[TranscodeResult, bool]:
-    """(result, degraded): the model if asked for and it loads and runs, else the plain resize."""
+    """(result, degraded): the model if asked for and it loads and runs, else the plain
+    resize, which publishes only the parts the model did not get to."""
     if use_model:
         try:
-            upscaler = model_upscaler(enhancement, settings)
-            return transcode(source, output, upscaler, settings, progress, output_size=output_size), False
-        except (BadMedia, av.error.FFmpegError):  # the clip, not the model: a resize would fail too
+            model = model_upscaler(enhancement, settings)
+            return transcode(source, output, model, settings, progress, on_part=parts,
+                             output_size=output_size), False
+        # The clip, not the model: a resize would fail too. A part not published: RQ retries.
+        except (BadMedia, av.error.FFmpegError, PartNotPublished):
             raise
         except Exception:
-            log.exception("event=model_failed stream=%s clip=%d fallback=resize", stream_id, seq)
+            log.exception("event=model_failed stream=%s clip=%d parts_done=%d fallback=resize",
+                          parts.stream_id, parts.seq, parts.published)
+    parts.enhanced = False
     resize = ResizeUpscaler(enhancement.scale)
-    return transcode(source, output, resize, settings, progress, output_size=output_size), True
+    return transcode(source, output, resize, settings, progress, on_part=parts, output_size=output_size), True
 
 
 def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> ProgressCallback:

@@ -21,6 +21,7 @@ from services.worker.video import (
     ClipInfo,
     ClipWriter,
     FrameBatch,
+    PartCallback,
     PngWriter,
     audio_chunks,
     decode_batches,
@@ -90,11 +91,15 @@ def transcode(
     input_path: Path, output_path: Path, upscaler: Upscaler, settings: Settings,
     on_progress: ProgressCallback | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
     output_size: OutputSize | None = None,
+    on_part: PartCallback | None = None,
 ) -> TranscodeResult:
     """Upscale a clip into an MP4 (or PNG frames when `output_path` is a directory), its
     frames resized to `output_size`'s answer when that differs from the upscaled size.
 
-    Raises BadMedia before any work if the clip is not a video the worker may process.
+    With `on_part`, each segment is also handed over as its own MP4 (in a folder beside
+    `output_path`) the moment it is encoded, from the encoding thread; an exception there
+    stops the clip. Raises BadMedia before any work if the clip is not a video the worker
+    may process.
     """
     started = time.perf_counter()
     info = probe(input_path, settings)
@@ -108,7 +113,11 @@ def transcode(
         writer: ClipWriter | PngWriter = PngWriter(output_path, width, height)
     else:
         audio = audio_chunks(input_path, info.start) if info.has_audio else iter(())
-        writer = ClipWriter(output_path, width, height, settings, audio)
+        parts = None
+        if on_part is not None:
+            parts = output_path.with_name(f"{output_path.stem}-parts")
+            parts.mkdir(exist_ok=True)
+        writer = ClipWriter(output_path, width, height, settings, audio, parts, on_part)
     stop = threading.Event()
     decoded: queue.Queue[FrameBatch | None] = queue.Queue(QUEUE_BATCHES)
     upscaled: queue.Queue[FrameBatch | None] = queue.Queue(QUEUE_BATCHES)

@@ -9,7 +9,7 @@ times (VFR allowed), forces a keyframe at every segment boundary and always writ
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -234,8 +234,12 @@ def audio_chunks(path: Path, start: float) -> Iterator[tuple[int, np.ndarray]]:
 class AudioTrack:
     """Lays audio chunks onto a gapless timeline from time zero and encodes them to AAC."""
 
-    def __init__(self, container: av.container.OutputContainer, source: Iterator[tuple[int, np.ndarray]]) -> None:
+    def __init__(
+        self, container: av.container.OutputContainer, source: Iterator[tuple[int, np.ndarray]],
+        splitter: "_PartSplitter | None" = None,
+    ) -> None:
         self.container = container
+        self.splitter = splitter
         self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
         self.stream.time_base = Fraction(1, AUDIO_RATE)
         self.source = source
@@ -265,7 +269,7 @@ class AudioTrack:
     def finish(self, seconds: float) -> None:
         """Audio exactly as long as the video: trimmed or padded with silence."""
         self.write_until(seconds)
-        self.container.mux(self.stream.encode(None))
+        self._mux(self.stream.encode(None))
 
     def _silence(self, end: int) -> None:
         while self.written < end:
@@ -278,8 +282,18 @@ class AudioTrack:
         frame.sample_rate = AUDIO_RATE
         frame.pts = self.written
         frame.time_base = Fraction(1, AUDIO_RATE)
-        self.container.mux(self.stream.encode(frame))
+        self._mux(self.stream.encode(frame))
         self.written += samples.shape[1]
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        _mux(self.container, self.splitter, packets)
+
+
+def _mux(container: av.container.OutputContainer, splitter: "_PartSplitter | None", packets: list[av.Packet]) -> None:
+    if splitter is None:
+        container.mux(packets)
+    else:
+        splitter.mux(packets)
 
 
 @lru_cache
@@ -299,12 +313,119 @@ def h264_encoder() -> str:
     return "libx264"
 
 
+@dataclass(frozen=True)
+class PartFile:
+    """One segment's worth of the clip as its own MP4, timestamps from its first frame."""
+
+    index: int
+    path: Path
+    start: float  # seconds: where it begins on the clip's timeline
+
+
+PartCallback = Callable[[PartFile], None]
+
+
+class _PartSplitter:
+    """Copies the clip's packets into one MP4 per segment, each handed on once complete.
+
+    A part opens at each video keyframe (the writer forces them only at segment edges) and
+    closes, going to `on_part`, when the next one opens or the clip ends. Its timestamps are
+    rebased to its first frame, so every part is an ordinary short clip that the packager
+    shifts onto the stream's timeline. Audio runs ahead of the video packets (the encoder's
+    lookahead), so an audio packet waits until the part its time falls in is open.
+    """
+
+    def __init__(self, directory: Path, template: av.container.OutputContainer, on_part: PartCallback) -> None:
+        self.directory, self.template, self.on_part = directory, template, on_part
+        self.cuts: list[Fraction] = []  # seconds of every keyframe forced so far
+        self.part: av.container.OutputContainer | None = None
+        self.index = -1
+        self.start = Fraction(0)
+        self.streams: dict[int, av.stream.Stream] = {}
+        self.waiting: list[tuple[av.Packet, int]] = []  # audio ahead of the open part, by stream
+
+    def mux(self, packets: list[av.Packet]) -> None:
+        """Mux `packets` into the template's container, and a copy of each into the parts."""
+        for packet in packets:
+            # The muxer takes the packet's data, so the copy is made first; the part is
+            # opened after, once the template's header (H.264's SPS/PPS) is written.
+            copy = av.Packet(bytes(packet))
+            copy.pts, copy.dts, copy.duration = packet.pts, packet.dts, packet.duration
+            copy.time_base, copy.is_keyframe = packet.time_base, packet.is_keyframe
+            index, kind = packet.stream.index, packet.stream.type
+            self.template.mux(packet)
+            if kind == "video":
+                if copy.is_keyframe:
+                    self._open_next(copy.pts * copy.time_base)
+                self._write(copy, index)
+            else:
+                self.waiting.append((copy, index))
+            self._release_audio()
+
+    def close(self) -> None:
+        if self.part is not None:
+            self._release_audio(everything=True)
+            self._close_part()
+
+    def abort(self) -> None:
+        if self.part is not None:
+            self.part.close()
+
+    def _open_next(self, start: Fraction) -> None:
+        if self.part is not None:
+            self._release_audio()
+            self._close_part()
+        self.index, self.start = self.index + 1, start
+        self.part = av.open(str(self._path()), "w", format="mp4")
+        self.streams = {}
+        for template in self.template.streams:
+            stream = self.part.add_stream_from_template(template)
+            stream.time_base = template.time_base
+            self.streams[template.index] = stream
+
+    def _release_audio(self, everything: bool = False) -> None:
+        if self.part is None:
+            return
+        index = self.index + 1
+        end = self.cuts[index] if index < len(self.cuts) else None
+        keep = []
+        for packet, stream in self.waiting:
+            if everything or end is None or packet.pts * packet.time_base < end:
+                self._write(packet, stream)
+            else:
+                keep.append((packet, stream))
+        self.waiting = keep
+
+    def _write(self, packet: av.Packet, stream: int) -> None:
+        assert self.part is not None
+        shift = round(self.start / packet.time_base)
+        packet.pts -= shift
+        packet.dts -= shift
+        packet.stream = self.streams[stream]
+        self.part.mux(packet)
+
+    def _path(self) -> Path:
+        return self.directory / f"part_{self.index:03d}.mp4"
+
+    def _close_part(self) -> None:
+        assert self.part is not None
+        self.part.close()
+        self.part = None
+        self.on_part(PartFile(self.index, self._path(), float(self.start)))
+
+
 class ClipWriter:
-    """An MP4: H.264 yuv420p with keyframes at segment boundaries, plus AAC audio."""
+    """An MP4: H.264 yuv420p with keyframes at segment boundaries, plus AAC audio.
+
+    With `parts`, each segment is also written to its own MP4 in that directory and handed
+    to `on_part` as soon as it is encoded, so a segment can be published before the clip
+    is done.
+    """
 
     def __init__(
         self, path: Path, width: int, height: int, settings: Settings,
         audio: Iterator[tuple[int, np.ndarray]],
+        parts: Path | None = None, on_part: PartCallback | None = None,
     ) -> None:
         # 4:2:0 needs even sides; an odd output (scale 3 of an odd input) loses one line.
         self.width, self.height = width - width % 2, height - height % 2
@@ -317,7 +438,10 @@ class ClipWriter:
         self.video.time_base = OUTPUT_TIME_BASE
         self.video.codec_context.time_base = OUTPUT_TIME_BASE
         self.video.codec_context.gop_size = GOP_FRAMES
-        self.audio = AudioTrack(self.container, audio)
+        self.splitter = (
+            _PartSplitter(parts, self.container, on_part) if parts is not None and on_part is not None else None
+        )
+        self.audio = AudioTrack(self.container, audio, self.splitter)
         self.last_pts = -1
         self.held: av.VideoFrame | None = None
         self.durations: dict[int, int] = {}
@@ -329,6 +453,8 @@ class ClipWriter:
             frame.pts, frame.time_base = pts, OUTPUT_TIME_BASE
             if time >= self.next_boundary - 1e-6:
                 frame.pict_type = PictureType.I
+                if self.splitter is not None:
+                    self.splitter.cuts.append(pts * OUTPUT_TIME_BASE)
                 self.next_boundary = (math.floor(time / self.segment + 1e-6) + 1) * self.segment
             self._encode_held(pts)
             self.held, self.last_pts = frame, pts
@@ -339,6 +465,8 @@ class ClipWriter:
         self._mux(self.video.encode(None))
         self.audio.finish(end)
         self.container.close()
+        if self.splitter is not None:
+            self.splitter.close()
 
     def _encode_held(self, next_pts: int) -> None:
         """Encode the frame before this one, now that its duration is known.
@@ -356,10 +484,12 @@ class ClipWriter:
         # The H.264 encoders drop the frame's duration; put it back on each packet.
         for packet in packets:
             packet.duration = self.durations.pop(packet.pts, packet.duration)
-        self.container.mux(packets)
+        _mux(self.container, self.splitter, packets)
 
     def abort(self) -> None:
         self.container.close()
+        if self.splitter is not None:
+            self.splitter.abort()
 
     def __enter__(self) -> Self:
         return self
