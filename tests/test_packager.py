@@ -215,6 +215,75 @@ def test_clips_finishing_out_of_order_publish_one_ordered_playlist(make_stream, 
     assert steps == pytest.approx([FRAME] * len(steps), abs=1e-4)
 
 
+def test_parts_of_a_clip_are_appended_while_the_clip_is_still_being_encoded(make_stream, tmp_path):
+    stream = make_stream(2)
+    stream.streams.update_clip(stream.id, 0, state=ClipState.upscaling)
+
+    stream.publish_part(0, 0)
+    stream.package(0)
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts"]
+    assert stream.streams.get_clip(stream.id, 0).state == ClipState.upscaling
+
+    stream.finish(1)  # the next clip waits for all of clip 0
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts"]
+
+    stream.publish_part(0, 1)
+    stream.package(0)
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts", "000000_001.ts"]
+
+    stream.publish_part(0, 2, seconds=1.0)
+    stream.streams.update_clip(stream.id, 0, state=ClipState.encoded)
+    stream.package(0)
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == [
+        "000000_000.ts", "000000_001.ts", "000000_002.ts", "000001_000.ts", "000001_001.ts"
+    ]
+    assert stream.streams.get_clip(stream.id, 0).state == ClipState.packaged
+
+    # Appended one at a time, the segments still play as one continuous 9 s video.
+    joined = tmp_path / "joined.ts"
+    with joined.open("wb") as out:
+        for segment in playlist.segments:
+            out.write(stream.get(keys.hls_prefix(stream.id) + segment.uri).content)
+    times = decoded_video_times(joined)
+    assert len(times) == 9 * FPS
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    assert steps == pytest.approx([FRAME] * len(steps), abs=1e-4)
+
+
+def test_a_part_recorded_before_the_one_before_it_waits_for_it(make_stream):
+    stream = make_stream(1)
+    stream.streams.update_clip(stream.id, 0, state=ClipState.upscaling)
+    stream.publish_part(0, 1)
+    stream.package(0)
+    assert stream.playlist() is None
+
+    stream.publish_part(0, 0)
+    stream.package(0)
+    assert [s.uri for s in stream.playlist().segments] == ["000000_000.ts", "000000_001.ts"]
+
+
+def test_a_failed_clip_keeps_its_published_parts_in_the_playlist_and_download(make_stream):
+    stream = make_stream(2)
+    stream.publish_part(0, 0)
+    stream.fail(0)
+    stream.finish(1)
+    stream.stop()
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000001_000.ts", "000001_001.ts"]
+    assert playlist.is_endlist
+
+    async def fetch() -> bytes:  # private: the API hands out a presigned URL for it
+        async with open_store(stream.settings) as store:
+            return await store.get_bytes(keys.download_key(stream.id))
+
+    download = stream.tmp / "download.mp4"
+    download.write_bytes(asyncio.run(fetch()))
+    times = decoded_video_times(download)
+    assert len(times) == 6 * FPS  # the failed clip's 2 s, then clip 1's 4 s
+    assert times[-1] == pytest.approx(6 - FRAME, abs=1e-3)
+
+
 def test_stopped_stream_gets_endlist_and_ends(make_stream):
     stream = make_stream(2)
     stream.finish(0)

@@ -11,6 +11,7 @@ from services.packager.playlist import (
     Plan,
     Segment,
     SegmentTooLong,
+    Step,
     plan_packaging,
     render_playlist,
     target_duration,
@@ -167,3 +168,15 @@ def test_any_completion_order_yields_a_valid_contiguous_playlist(outcomes, order
     playlist = parsed(render_playlist(segments_for(published), target=3, ended=ended))
     assert playlist.is_endlist
     assert [s.uri for s in playlist.segments] == [s.uri for s in segments_for(expected)]
+
+
+def test_parts_of_a_clip_still_in_the_worker_are_published_and_hold_the_clips_after_it():
+    plan = plan_packaging(0, {0: W, 1: E}, ending=False, parts={0: 2, 1: 3})
+    assert plan.steps == (Step(0, Action.partial, 2),)
+    assert plan.next_seq(0) == 0 and not plan.complete
+
+
+def test_a_failed_clip_keeps_the_parts_it_got_out():
+    plan = plan_packaging(0, {0: F, 1: E}, ending=True, parts={0: 1, 1: 2})
+    assert plan.steps == (Step(0, Action.skip, 1), Step(1, Action.package, 2))
+    assert plan.complete

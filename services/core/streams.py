@@ -212,11 +212,16 @@ class StreamStore:
         return sorted((ClipPart.model_validate_json(value) for value in raw), key=lambda part: part.n)
 
     def part_counts(self, stream_id: str, seqs: list[int]) -> dict[int, int]:
-        """Parts published per clip; the worker publishes them in order, so 0..count-1."""
+        """Per clip, how many parts from part 0 on are published without a gap: only
+        those may be appended, even if a later one was somehow recorded first."""
         pipe = self.redis.pipeline(transaction=False)
         for seq in seqs:
-            pipe.hlen(keys.redis_clip_parts(stream_id, seq))
-        return dict(zip(seqs, (int(count) for count in pipe.execute()), strict=True))
+            pipe.hkeys(keys.redis_clip_parts(stream_id, seq))
+        counts = {}
+        for seq, names in zip(seqs, pipe.execute(), strict=True):
+            present = {int(name) for name in names}
+            counts[seq] = next(n for n in range(len(present) + 1) if n not in present)
+        return counts
 
     def clip_seqs(self, stream_id: str) -> list[int]:
         return [int(s) for s in self.redis.zrange(keys.redis_clip_index(stream_id), 0, -1)]
