@@ -17,6 +17,8 @@ from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.worker import jobs
+from services.worker.models import load_upscaler
+from services.worker.upscaler import Upscaler
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
@@ -92,6 +94,58 @@ def test_skipped_frames_show_on_the_clip_and_in_the_fleet_metrics(settings, redi
     metrics = api.get("/metrics").text
     assert f'sharpr_worker_frames_total{{outcome="skipped"}} {clip.frames_skipped}.0' in metrics
     assert f'sharpr_worker_frames_total{{outcome="model"}} {frames - clip.frames_skipped}.0' in metrics
+
+
+def test_each_part_is_published_as_soon_as_it_is_encoded(settings, redis, tmp_path):
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=6, width=64, height=36, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip, parts = store.get_clip(stream_id, 0), store.get_parts(stream_id, 0)
+    assert [part.n for part in parts] == [0, 1, 2]
+    assert [part.start for part in parts] == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
+    # Part 0 was out while the rest of the clip was still in the model and the encoder.
+    published = [part.published_at for part in parts]
+    assert published == sorted(published) and published[-1] < clip.timings["encoded_at"]
+    assert published[0] < published[-1]
+    assert package_job_ids(redis) == [
+        f"package-{stream_id}-0-0", f"package-{stream_id}-0-1", f"package-{stream_id}-0-2", f"package-{stream_id}-0",
+    ]
+
+
+class BreaksOnceAPartIsOut:
+    """The real model, until the clip's first part is published; then every call fails, as
+    a GPU that falls off the bus would."""
+
+    def __init__(self, inner: Upscaler, store: StreamStore, stream_id: str) -> None:
+        self.inner, self.store, self.stream_id = inner, store, stream_id
+        self.scale, self.name = inner.scale, inner.name
+
+    def upscale(self, frames):
+        if self.store.part_counts(self.stream_id, [0])[0]:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.inner.upscale(frames)
+
+
+def test_a_model_failing_midway_keeps_the_enhanced_parts_and_resizes_the_rest(settings, redis, tmp_path, monkeypatch):
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=6, width=64, height=36, fps=15)
+    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    model = load_upscaler(Enhancement(scale=2), settings)
+    monkeypatch.setattr(jobs, "model_upscaler", lambda *_: BreaksOnceAPartIsOut(model, store, stream_id))
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip, parts = store.get_clip(stream_id, 0), store.get_parts(stream_id, 0)
+    assert (clip.state, clip.degraded) == (ClipState.encoded, True)
+    assert [part.n for part in parts] == [0, 1, 2]
+    assert parts[0].enhanced and not parts[-1].enhanced
+
+    end_stream(store, settings, store.get_stream(stream_id))
+    run_queues(redis, PACKAGE_QUEUE)
+    assert_complete_playlist(settings, stream_id, {0: 6.0}, fps=15)
 
 
 def test_running_a_finished_clip_again_only_requeues_packaging(settings, redis, tmp_path):
