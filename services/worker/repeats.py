@@ -27,7 +27,9 @@ def block_means(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (ceil(H/8), ceil(W/8), 3) float32 means; edge blocks may be smaller."""
     height, width = frame.shape[:2]
     rows, cols = np.arange(0, height, BLOCK), np.arange(0, width, BLOCK)
-    sums = np.add.reduceat(np.add.reduceat(frame, rows, axis=0, dtype=np.uint32), cols, axis=1)
+    # Eight rows of uint8 fit uint16, which halves the memory the first pass moves.
+    rows_summed = np.add.reduceat(frame, rows, axis=0, dtype=np.uint16)
+    sums = np.add.reduceat(rows_summed, cols, axis=1, dtype=np.uint32)
     counts = np.outer(np.diff(rows, append=height), np.diff(cols, append=width))
     return sums.astype(np.float32) / counts[..., None]
 
