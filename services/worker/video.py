@@ -286,10 +286,13 @@ class AudioTrack:
         self.written += samples.shape[1]
 
     def _mux(self, packets: list[av.Packet]) -> None:
-        _mux(self.container, self.splitter, packets)
+        _mux_packets(self.container, self.splitter, packets)
 
 
-def _mux(container: av.container.OutputContainer, splitter: "_PartSplitter | None", packets: list[av.Packet]) -> None:
+def _mux_packets(
+    container: av.container.OutputContainer, splitter: "_PartSplitter | None", packets: list[av.Packet],
+) -> None:
+    """Into the clip's MP4, and through the splitter into the parts when there are parts."""
     if splitter is None:
         container.mux(packets)
     else:
@@ -484,7 +487,7 @@ class ClipWriter:
         # The H.264 encoders drop the frame's duration; put it back on each packet.
         for packet in packets:
             packet.duration = self.durations.pop(packet.pts, packet.duration)
-        _mux(self.container, self.splitter, packets)
+        _mux_packets(self.container, self.splitter, packets)
 
     def abort(self) -> None:
         self.container.close()
