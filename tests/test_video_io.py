@@ -255,3 +255,29 @@ def test_rotation_metadata_is_honoured_and_the_output_is_upright(tmp_path, video
     expected = np.rot90(first_stored, -1).astype(float)
     shrunk = upright[::2, ::2].astype(float)
     assert np.abs(shrunk - expected).mean() < 12
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "veryfast"])  # veryfast: B-frames, lookahead
+def test_each_segment_is_handed_over_as_its_own_mp4_as_soon_as_it_is_encoded(tmp_path, preset):
+    video_settings = Settings(encoder_preset=preset, segment_seconds=2.0)
+    clip = tmp_path / "rec.webm"
+    frames = write_clip(clip, seconds=5, fps=FPS)
+    parts = []
+
+    def on_part(part) -> None:
+        assert part.path.exists()  # complete and closed when handed over
+        with av.open(str(part.path)) as container:
+            video = [(float(f.time), f.key_frame) for f in container.decode(video=0)]
+        with av.open(str(part.path)) as container:
+            audio = [float(f.time) for f in container.decode(audio=0)]
+        parts.append((part.index, part.start, video, audio))
+
+    result = transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, on_part=on_part)
+
+    assert [(index, start) for index, start, _, _ in parts] == [(0, 0.0), (1, 2.0), (2, 4.0)]
+    assert sum(len(video) for _, _, video, _ in parts) == frames == result.frames
+    for _, _, video, audio in parts:
+        assert video[0] == (0.0, True) and not any(key for _, key in video[1:])  # rebased, one keyframe
+        # Each part carries the audio of its own seconds, not the encoder's lookahead.
+        assert audio[0] == pytest.approx(0.0, abs=0.02)
+        assert audio[-1] < video[-1][0] + 1 / FPS
