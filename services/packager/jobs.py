@@ -138,11 +138,11 @@ class StreamPackager:
             for step in plan.steps:
                 started = time.time()
                 state = await self._publish_parts(store, state, step)
-                if state.next_seq != step.seq or step.action == Action.partial:
-                    pass  # given up on (bad segments), or more parts to come
-                elif step.action == Action.package:
+                # Still on this clip unless it was given up on (bad segments); a partial
+                # clip stays at next_seq for the parts to come.
+                if state.next_seq == step.seq and step.action == Action.package:
                     state = self._finish_clip(state, step.seq, started)
-                else:
+                elif state.next_seq == step.seq and step.action == Action.skip:
                     log.info("clip skipped stream=%s seq=%d state=%s parts=%d",
                              self.stream_id, step.seq, clips.get(step.seq, "missing"), step.parts)
                     state = state.model_copy(update={"next_seq": step.seq + 1, "next_part": 0})
