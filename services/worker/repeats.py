@@ -9,7 +9,10 @@ levels of 0-255. Block means average the codec's noise away (it is small and
 high-frequency), while any real change - motion, a blinking cursor a few pixels wide - moves
 at least one block mean by several levels; the maximum, not the average over the frame,
 so a small local change is never diluted by a still background. It costs one pass over
-the frame, far less than SSIM and nothing beside the model.
+the frame, far less than SSIM and nothing beside the model. The default threshold
+(`repeated_frame_threshold`) sits above the noise H.264 leaves between the frames of a
+held picture and below what a few pixels of real change move; tests/test_repeats.py
+checks both, and that a reused output stays within 40 dB PSNR of the model's own.
 
 Each frame is compared with the last frame the model actually ran on, not merely the one
 before it: a slow fade made of steps each under the threshold would otherwise creep
