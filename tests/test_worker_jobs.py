@@ -104,7 +104,7 @@ def test_each_part_is_published_as_soon_as_it_is_encoded(settings, redis, tmp_pa
     run_queues(redis, UPSCALE_QUEUE)
 
     clip, parts = store.get_clip(stream_id, 0), store.get_parts(stream_id, 0)
-    assert [part.n for part in parts] == [0, 1, 2]
+    assert [part.n for part in parts] == [0, 1, 2] and clip.parts_done == 3
     assert [part.start for part in parts] == pytest.approx([0.0, 2.0, 4.0], abs=1e-3)
     # Part 0 was out while the rest of the clip was still in the model and the encoder.
     published = [part.published_at for part in parts]

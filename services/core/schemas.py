@@ -85,6 +85,7 @@ class Clip(BaseModel):
     frames_done: int = 0
     frames_total: int | None = None
     frames_skipped: int = Field(0, description="Frames that repeated the one before and reused its output.")
+    parts_done: int = Field(0, description="Segments of the clip published so far, each as soon as it was encoded.")
     duration: float | None = Field(None, description="Seconds of upscaled video, once encoded.")
     width: int | None = None
     height: int | None = None

@@ -79,13 +79,12 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     # The fallback keeps the reason its clip is degraded; a fresh attempt starts clean.
     errors = {"error_code": None, "error": None} if use_model else {}
     store.update_clip(stream_id, seq, state=ClipState.upscaling, **errors)
-    progress = _progress_recorder(store, stream_id, seq)
-
     def stream_output(width: int, height: int) -> tuple[int, int]:
         fixed = store.claim_output(stream_id, Size(width=width, height=height))
         return fixed.width, fixed.height
 
     parts = PartPublisher(settings, redis, store, stream_id, seq)
+    progress = _progress_recorder(store, stream_id, seq, parts)
     with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
         source = Path(tmp) / f"input{Path(clip.key).suffix}"
         output = Path(tmp) / "output.mp4"
@@ -101,7 +100,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     store.update_clip(
         stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
         height=result.height, frames_done=result.frames, frames_total=result.frames,
-        frames_skipped=result.frames_skipped,
+        frames_skipped=result.frames_skipped, parts_done=parts.published,
         timings={**clip.timings, **result.timings, "encoded_at": time.time()}, degraded=degraded,
     )
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
@@ -256,9 +255,10 @@ def _upscale(
     return transcode(source, output, resize, settings, progress, on_part=parts, output_size=output_size), True
 
 
-def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> ProgressCallback:
-    """Write frames done/total to the clip and the job's meta, at most ~2 times a second;
-    a write that fails even after the client's retries is logged and dropped."""
+def _progress_recorder(store: StreamStore, stream_id: str, seq: int, parts: PartPublisher) -> ProgressCallback:
+    """Write frames done/total and parts published to the clip and the job's meta, at most
+    ~2 times a second, from this one thread so the writes never cross; a write that fails
+    even after the client's retries is logged and dropped."""
     job = get_current_job()
     last = 0.0
 
@@ -269,7 +269,7 @@ def _progress_recorder(store: StreamStore, stream_id: str, seq: int) -> Progress
             return
         last = now
         try:
-            store.update_clip(stream_id, seq, frames_done=done, frames_total=total)
+            store.update_clip(stream_id, seq, frames_done=done, frames_total=total, parts_done=parts.published)
             if job is not None:
                 job.meta["progress"] = {"frames_done": done, "frames_total": total}
                 job.save_meta()
