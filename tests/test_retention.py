@@ -67,8 +67,8 @@ def test_stream_ended_longer_ago_than_the_retention_leaves_no_object_or_key(
     assert api.get(f"/v1/streams/{ended['id']}", headers=auth(ended["token"])).json()["state"] == "ended"
     made = objects(settings, ended["id"])
     assert {keys.playlist_key(ended["id"]), keys.download_key(ended["id"]),
-            keys.input_key(ended["id"], 0, "webm"), keys.output_key(ended["id"], 0)} <= set(made)
-    assert redis.exists(keys.redis_clip(ended["id"], 0))
+            keys.input_key(ended["id"], 0, "webm"), keys.output_part_key(ended["id"], 0, 0)} <= set(made)
+    assert redis.exists(keys.redis_clip(ended["id"], 0), keys.redis_clip_parts(ended["id"], 0)) == 2
     # A stream whose Redis state expired long ago, only its objects left.
     orphan = "0" * 31 + "1"
     put(settings, keys.playlist_key(orphan))
