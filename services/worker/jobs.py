@@ -79,6 +79,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     # The fallback keeps the reason its clip is degraded; a fresh attempt starts clean.
     errors = {"error_code": None, "error": None} if use_model else {}
     store.update_clip(stream_id, seq, state=ClipState.upscaling, **errors)
+
     def stream_output(width: int, height: int) -> tuple[int, int]:
         fixed = store.claim_output(stream_id, Size(width=width, height=height))
         return fixed.width, fixed.height
