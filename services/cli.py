@@ -3,9 +3,11 @@
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from services.core.errors import SharprError
 from services.core.logs import configure_logging
-from services.core.schemas import Mode
+from services.core.schemas import ColorVision, Enhancement, Mode
 from services.core.settings import Settings, get_settings
 
 
@@ -26,18 +28,40 @@ def parser() -> argparse.ArgumentParser:
         "prepare", help="convert the model weights and build the CPU kernel or, on a GPU, the TensorRT "
                    "engines ahead of time")
     prepare.add_argument("--mode", nargs="+", choices=[Mode.anime.value, Mode.live_action.value],
-                         default=[Mode.anime.value, Mode.live_action.value])
+                         default=[Mode.anime.value, Mode.live_action.value],
+                         help="the content types whose models to prepare (default: both)")
     prepare.add_argument("--scale", type=int, nargs="+", choices=(2, 3, 4), default=None,
-                         help="default: SHARPR_DEFAULT_SCALE")
-    prepare.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None)
+                         help="the output scales to prepare (default: SHARPR_DEFAULT_SCALE)")
+    prepare.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None,
+                         help="inference backend (default: SHARPR_BACKEND)")
 
     upscale = commands.add_parser("upscale", help="upscale a local video file (or to PNG frames if OUTPUT is a directory)")
-    upscale.add_argument("input", type=Path)
-    upscale.add_argument("output", type=Path)
-    upscale.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.anime.value)
-    upscale.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
-    upscale.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None)
+    upscale.add_argument("input", type=Path, help="the video file to upscale (any format PyAV reads)")
+    upscale.add_argument("output", type=Path,
+                         help="the MP4 to write, or an existing directory to fill with lossless PNG frames")
+    upscale.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.anime.value,
+                         help="content type, which picks the model; auto picks it from the first frames "
+                              "(default: anime)")
+    upscale.add_argument("--scale", type=int, default=2, choices=(2, 3, 4),
+                         help="output size over input size (default: 2)")
+    upscale.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None,
+                         help="inference backend (default: SHARPR_BACKEND)")
+    upscale.add_argument("--dim-lift", action="store_true",
+                         help="lift dark scenes before the model sees them, then restore their brightness")
+    upscale.add_argument("--color-vision", choices=[c.value for c in ColorVision], default=ColorVision.none.value,
+                         help="daltonize the colours for a viewer with this colour-vision deficiency "
+                              "(default: none)")
+    upscale.add_argument("--color-vision-strength", type=color_vision_strength, default=1.0, metavar="0..1",
+                         help="how far to daltonize, from 0 (not at all) to 1 (fully; the default)")
     return root
+
+
+def color_vision_strength(text: str) -> float:
+    """The strength as the stream schema bounds it, so the CLI and the API refuse the same values."""
+    try:
+        return Enhancement(color_vision_strength=text).color_vision_strength
+    except ValidationError as error:
+        raise argparse.ArgumentTypeError(f"{error.errors()[0]['msg'].lower()}, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +102,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "upscale":
         from services.worker.upscale_file import upscale_file
 
-        upscale_file(args.input, args.output, Mode(args.mode), args.scale, args.backend)
+        enhancement = Enhancement(mode=Mode(args.mode), scale=args.scale, dim_lift=args.dim_lift,
+                                  color_vision=ColorVision(args.color_vision),
+                                  color_vision_strength=args.color_vision_strength)
+        upscale_file(args.input, args.output, enhancement, args.backend)
 
 
 if __name__ == "__main__":
