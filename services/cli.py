@@ -36,32 +36,37 @@ def parser() -> argparse.ArgumentParser:
                          help="inference backend (default: SHARPR_BACKEND)")
 
     upscale = commands.add_parser("upscale", help="upscale a local video file (or to PNG frames if OUTPUT is a directory)")
-    upscale.add_argument("input", type=Path, help="the video file to upscale (any format PyAV reads)")
+    upscale.add_argument("input", type=Path,
+                         help="the video file to upscale (any format PyAV reads)")
     upscale.add_argument("output", type=Path,
-                         help="the MP4 to write, or an existing directory to fill with lossless PNG frames")
+                         help="the MP4 to write, or an existing directory to fill with PNG frames")
     upscale.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.anime.value,
-                         help="content type, which picks the model; auto picks it from the first frames "
-                              "(default: anime)")
+                         help="content type, which picks the model; auto picks it from the "
+                              "first frames (default: anime)")
     upscale.add_argument("--scale", type=int, default=2, choices=(2, 3, 4),
                          help="output size over input size (default: 2)")
     upscale.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None,
                          help="inference backend (default: SHARPR_BACKEND)")
     upscale.add_argument("--dim-lift", action="store_true",
-                         help="lift dark scenes before the model sees them, then restore their brightness")
-    upscale.add_argument("--color-vision", choices=[c.value for c in ColorVision], default=ColorVision.none.value,
-                         help="daltonize the colours for a viewer with this colour-vision deficiency "
-                              "(default: none)")
-    upscale.add_argument("--color-vision-strength", type=color_vision_strength, default=1.0, metavar="0..1",
+                         help="lift dark scenes before the model sees them, then restore "
+                              "their brightness")
+    upscale.add_argument("--color-vision", choices=[c.value for c in ColorVision],
+                         default=ColorVision.none.value,
+                         help="daltonize the colours for a viewer with this colour-vision "
+                              "deficiency (default: none)")
+    upscale.add_argument("--color-vision-strength", type=color_vision_strength, default=1.0,
+                         metavar="0..1",
                          help="how far to daltonize, from 0 (not at all) to 1 (fully; the default)")
     return root
 
 
 def color_vision_strength(text: str) -> float:
-    """The strength as the stream schema bounds it, so the CLI and the API refuse the same values."""
+    """The strength as the stream schema bounds it, so the CLI and the API refuse alike."""
     try:
-        return Enhancement(color_vision_strength=text).color_vision_strength
+        return Enhancement.model_validate({"color_vision_strength": text}).color_vision_strength
     except ValidationError as error:
-        raise argparse.ArgumentTypeError(f"{error.errors()[0]['msg'].lower()}, got {text!r}") from None
+        reason = error.errors()[0]["msg"].lower()
+        raise argparse.ArgumentTypeError(f"{reason}, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
