@@ -24,10 +24,10 @@ from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.demo_media import drawn_on_twos, write_clip
 from services.worker.models import load_upscaler
-from services.worker.models.patterns import psnr
 from services.worker.pipeline import DEFAULT_BATCH_SIZE
 from services.worker.repeats import SkippingUpscaler
 from services.worker.upscaler import Upscaler
+from tests.patterns import psnr
 
 
 def run(upscaler: Upscaler, frames: np.ndarray) -> tuple[tuple[float, float], np.ndarray]:

@@ -10,7 +10,7 @@ import pytest
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.models import load_upscaler
-from services.worker.models.patterns import natural_frames
+from tests.patterns import natural_frames
 
 
 def minor_faults() -> int:

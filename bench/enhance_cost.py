@@ -4,7 +4,7 @@ Times each piece on the tensors it really sees (the lift's statistics and curve 
 input batch, its inverse on the upscaled batch, the daltonization on the input, the content
 detector on one batch per clip) against the network's own time on the same batch.
 
-    python -m services.worker.enhance.cost [--size 640x360] [--frames 4] [--repeats 3]
+    python -m bench.enhance_cost [--size 640x360] [--frames 4] [--repeats 3]
 """
 
 import argparse
@@ -23,8 +23,8 @@ from services.worker.enhance.dim_scenes import DimSceneLift
 from services.worker.enhance.tone import lift, unlift
 from services.worker.enhance.upscaler import BatchUpscaler
 from services.worker.models import load_upscaler
-from services.worker.models.patterns import natural_frames
 from services.worker.models.torch_backend import frames_to_batch
+from tests.patterns import natural_frames
 
 CLIP_FRAMES = 300  # 10 s at 30 fps: the content detector runs once per clip
 
