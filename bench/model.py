@@ -22,7 +22,6 @@ from bench.enhance_cost import print_enhancement_cost
 from services.core.schemas import Mode
 from services.worker.models.catalog import load_network, model_for
 from services.worker.models.cpu_features import cpu_has_bf16
-from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.selection import tensorrt_usable
 from services.worker.models.torch_backend import (
     Budget,
@@ -33,6 +32,7 @@ from services.worker.models.torch_backend import (
 )
 from services.worker.models.winograd import winograd_kernel
 from services.worker.upscaler import Upscaler
+from tests.ncnn_reference import NcnnUpscaler
 from tests.patterns import natural_frames, psnr
 
 # Enough frames per call to show batching, few enough for a 2-core box.

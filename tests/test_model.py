@@ -16,12 +16,12 @@ from services.worker.models import load_upscaler
 from services.worker.models.catalog import load_network, model_for, ncnn_files
 from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.ncnn_format import read_model
-from services.worker.models.ncnn_reference import NcnnUpscaler
 from services.worker.models.resized import CompactResized, ResizedOutput
 from services.worker.models.selection import choose_backend
 from services.worker.models.tiling import upscale_tiled
 from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, check_batch
 from services.worker.upscaler import ResizeUpscaler
+from tests.ncnn_reference import NcnnUpscaler
 from tests.patterns import cartoon_frame, natural_frames, psnr
 
 

@@ -1,7 +1,7 @@
 """The shipped ncnn graphs run by the `ncnn` package on the CPU: the reference our PyTorch
 networks are checked against and the speed they are benchmarked against.
 
-`ncnn` is a dev dependency (tests and bench only); the worker never imports this module.
+`ncnn` is a dev dependency, so this lives with the tests; `bench/model.py` imports it too.
 """
 
 import numpy as np
