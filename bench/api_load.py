@@ -35,6 +35,7 @@ from services.core.jobqueue import redis_client
 from services.core.settings import Settings
 from services.core.storage import open_store
 from services.demo_media import write_clip
+from tests.processes import descendants, stat_fields
 
 S3_ACCESS_KEY, S3_SECRET_KEY = "bench", "bench-secret"
 
@@ -146,9 +147,9 @@ async def client(session: aiohttp.ClientSession, stream: dict, tally: Tally, unt
 def cpu_seconds(root: int) -> float:
     """User + system CPU time of a process and every process below it (uvicorn's workers)."""
     total = 0
-    for pid in (root, *localservers.descendants(root)):
+    for pid in (root, *descendants(root)):
         try:
-            fields = localservers.stat_fields(pid)
+            fields = stat_fields(pid)
         except OSError:
             continue  # exited while we looked
         total += int(fields[11]) + int(fields[12])

@@ -29,6 +29,7 @@ from services.core.schemas import Enhancement, Stream, StreamState
 from services.core.settings import Settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
+from tests.processes import descendants
 
 ACCESS_KEY = "sharpr-fault"
 SECRET_KEY = "sharpr-fault-secret"
@@ -128,7 +129,7 @@ class Cluster:
         would: no cleanup, no warm shutdown. RQ's work horse runs in a session of its own,
         so killing the service's process group alone left it running (and holding locks)."""
         process = self.services.pop(name)
-        below = localservers.descendants(process.pid)
+        below = descendants(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
         for pid in below:
             with contextlib.suppress(ProcessLookupError):

@@ -16,6 +16,7 @@ from services.stack import service_env
 from tests.api_client import auth, send_clip
 from tests.cluster import Cluster, wait_for, wait_until_ended
 from tests.media import write_clip
+from tests.processes import descendants
 from tests.stream_checks import assert_complete_playlist
 
 FPS = 15
@@ -23,7 +24,7 @@ FPS = 15
 
 def service_pid(stack: subprocess.Popen[bytes], name: str) -> int | None:
     """The pid of the stack's child running `sharpr <name>`."""
-    for pid in localservers.descendants(stack.pid):
+    for pid in descendants(stack.pid):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
