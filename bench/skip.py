@@ -1,6 +1,6 @@
 """Repeated-frame skipping: model time on an animation drawn on twos, with and without it.
 
-The clip is real drawn content (services/demo_media.drawn_on_twos: each picture held two
+The clip is real drawn content (tests/media.drawn_on_twos: each picture held two
 frames), encoded as animation is (H.264 by default, VP8 with `--codec vp8`), decoded, and
 run through the worker's upscaler (realesr-animevideov3, x2) in the pipeline's batches of
 4, once with every frame and once through `SkippingUpscaler`. Prints the model time of
@@ -22,11 +22,11 @@ import numpy as np
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.demo_media import drawn_on_twos, write_clip
 from services.worker.models import load_upscaler
 from services.worker.pipeline import DEFAULT_BATCH_SIZE
 from services.worker.repeats import SkippingUpscaler
 from services.worker.upscaler import Upscaler
+from tests.media import drawn_on_twos, write_clip
 from tests.patterns import psnr
 
 
