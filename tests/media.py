@@ -1,11 +1,14 @@
 """Test videos: the generator `sharpr up --demo` uses, and drawn animation for the
 repeated-frame skip (tests and bench/skip.py)."""
 
+import struct
+from pathlib import Path
+
 import numpy as np
 
 from services.demo_media import moving_pattern, write_clip
 
-__all__ = ["drawn_on_twos", "moving_pattern", "write_clip"]
+__all__ = ["drawn_on_twos", "huge_header", "moving_pattern", "write_clip"]
 
 
 # 5x7 glyphs for the caption of the drawn animation.
@@ -43,3 +46,14 @@ def drawn_on_twos(index: int, width: int, height: int) -> np.ndarray:
         region = img[top : top + cell.shape[0], start : start + cell.shape[1]]
         region[cell[: region.shape[0], : region.shape[1]]] = 0.05
     return (img * 255).round().astype(np.uint8)
+
+
+def huge_header(path: Path) -> bytes:
+    """A tiny VP8 clip whose keyframe headers claim 16000x16000 (14-bit fields, §9.1 of RFC 6386)."""
+    write_clip(path, seconds=1.0, audio=False)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"\x9d\x01\x2a")
+    while start != -1:
+        data[start + 3:start + 7] = struct.pack("<HH", 16000, 16000)
+        start = data.find(b"\x9d\x01\x2a", start + 3)
+    return bytes(data)

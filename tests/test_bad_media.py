@@ -19,7 +19,7 @@ from services.core.storage import open_store
 from services.worker.video import probe
 from tests.api_client import auth
 from tests.conftest import run_queues
-from tests.media import write_clip
+from tests.media import huge_header, write_clip
 from tests.stream_checks import read_playlist
 
 FPS = 15
@@ -44,17 +44,6 @@ def audio_only(path: Path) -> bytes:
                 packet.stream = stream
                 out.mux(packet)
     return out_path.read_bytes()
-
-
-def huge_header(path: Path) -> bytes:
-    """A tiny VP8 clip whose keyframe headers claim 16000x16000 (14-bit fields, §9.1 of RFC 6386)."""
-    write_clip(path, seconds=1.0, audio=False)
-    data = bytearray(path.read_bytes())
-    start = data.find(b"\x9d\x01\x2a")
-    while start != -1:
-        data[start + 3:start + 7] = struct.pack("<HH", 16000, 16000)
-        start = data.find(b"\x9d\x01\x2a", start + 3)
-    return bytes(data)
 
 
 def variable_rate(path: Path) -> bytes:

@@ -23,7 +23,7 @@ from services.packager.fetch import Fetcher
 from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 from tests.api_client import auth
 from tests.conftest import run_queues
-from tests.media import moving_pattern, write_clip
+from tests.media import huge_header, moving_pattern, write_clip
 
 WIDTH, HEIGHT, FPS = 64, 36, 15
 FRAME = 1 / FPS
@@ -214,8 +214,6 @@ def assert_no_server_detail(message: str) -> None:
 def test_undecodable_upload_fails_once_as_bad_media(api, redis, tmp_path):
     """A source whose every frame FFmpeg refuses (VP8 keyframes claiming 16000x16000):
     one attempt, no retry, `bad_media` with no server path."""
-    from tests.test_bad_media import huge_header
-
     grant = api.post("/v1/videos/uploads", json={}).json()
     body = huge_header(tmp_path / "huge.webm")
     assert httpx.post(grant["url"], data=grant["fields"], files={"file": ("v.webm", body)}).status_code == 204

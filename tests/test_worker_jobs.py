@@ -1,7 +1,5 @@
 """The upscale job end to end through the real S3 server, Redis and RQ."""
 
-import asyncio
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +10,8 @@ from services.core import jobqueue, keys
 from services.core.capacity import fleet_capacity
 from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
-from services.core.schemas import Clip, ClipState, Enhancement, Size
-from services.core.settings import Settings, get_settings
-from services.core.storage import open_store
+from services.core.schemas import ClipState, Enhancement, Size
+from services.core.settings import get_settings
 from services.core.streams import StreamStore
 from services.worker import jobs
 from services.worker.models import load_upscaler
@@ -22,39 +19,7 @@ from services.worker.upscaler import Upscaler
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
-
-
-def upload(settings: Settings, key: str, path: Path) -> None:
-    async def put() -> None:
-        async with open_store(settings) as store:
-            await store.put_file(key, path)
-
-    asyncio.run(put())
-
-
-def head(settings: Settings, key: str) -> dict | None:
-    async def look() -> dict | None:
-        async with open_store(settings) as store:
-            return await store.head(key)
-
-    return asyncio.run(look())
-
-
-def register_clip(
-    settings: Settings, redis, tmp_path: Path, clip_file: Path | None, seq: int = 0, stream_id: str | None = None,
-) -> tuple[StreamStore, str]:
-    """Clip `seq` registered and queued (its input uploaded unless None) on a new live
-    stream, or on `stream_id`."""
-    store = StreamStore(redis, settings.stream_ttl_seconds)
-    if stream_id is None:
-        stream_id = store.create_stream(Enhancement(scale=2))[0].id
-    ext = clip_file.suffix.lstrip(".") if clip_file is not None else "webm"
-    key = keys.input_key(stream_id, seq, ext)
-    if clip_file is not None:
-        upload(settings, key, clip_file)
-    store.add_clip(Clip(stream_id=stream_id, seq=seq, key=key, state=ClipState.queued))
-    enqueue_upscale(redis, settings, stream_id, seq)
-    return store, stream_id
+from tests.worker_clips import head, register_clip
 
 
 def package_job_ids(redis) -> list[str]:

@@ -7,7 +7,7 @@ from services.core.jobqueue import PACKAGE_QUEUE
 from services.core.schemas import ClipState
 from services.worker.runner import run_worker
 from tests.media import write_clip
-from tests.test_worker_jobs import head, register_clip
+from tests.worker_clips import head, register_clip
 
 
 def test_burst_worker_upscales_queued_clips_with_the_warm_model(settings, redis, tmp_path):
