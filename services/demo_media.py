@@ -25,14 +25,14 @@ def moving_pattern(index: int, width: int, height: int) -> np.ndarray:
 
 def write_clip(
     path: Path, *, seconds: float = 2.0, width: int = 64, height: int = 36, fps: int = 15,
-    audio: bool = True, container: str | None = None,
+    audio: bool = True,
     draw: Callable[[int, int, int], np.ndarray] = moving_pattern,
 ) -> int:
     """Write a clip (WebM: VP8 + Opus; MP4: H.264 + AAC) of `draw(index, width, height)`
     frames; returns the frame count."""
     webm = path.suffix == ".webm"
     frames = round(seconds * fps)
-    with av.open(str(path), "w", format=container) as out:
+    with av.open(str(path), "w") as out:
         video = out.add_stream("libvpx" if webm else "libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if not webm:
