@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from services.core.errors import BadMedia
@@ -19,7 +20,7 @@ from services.core.storage import open_store
 from services.worker.video import probe
 from tests.api_client import auth
 from tests.conftest import run_queues
-from tests.media import huge_header, write_clip
+from tests.media import huge_header, moving_pattern, write_clip
 from tests.stream_checks import read_playlist
 
 FPS = 15
@@ -62,8 +63,7 @@ def variable_rate(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def write_frame(n: int):
-    from tests.media import moving_pattern
+def write_frame(n: int) -> np.ndarray:
     return moving_pattern(n, 64, 36)
 
 
