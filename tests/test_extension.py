@@ -49,6 +49,17 @@ def extension_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def chromium_args(extension_dir: Path) -> list[str]:
+    """What every test browser runs with: no background traffic (this machine's network is
+    closed), autoplay without a gesture, and the unpacked extension loaded."""
+    return [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required",
+        f"--disable-extensions-except={extension_dir}", f"--load-extension={extension_dir}",
+    ]
+
+
 @pytest.fixture
 def browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext]:
     """A fresh profile with the unpacked extension; new headless mode runs extensions."""
@@ -58,12 +69,7 @@ def browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext]:
             executable_path=CHROMIUM,
             headless=True,
             ignore_default_args=["--disable-extensions"],
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--autoplay-policy=no-user-gesture-required",
-                f"--disable-extensions-except={extension_dir}", f"--load-extension={extension_dir}",
-            ],
+            args=chromium_args(extension_dir),
         )
         yield context
         context.close()
@@ -335,13 +341,10 @@ def user_browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext
             no_viewport=True,  # the page gets the real window, not an emulated viewport
             ignore_default_args=["--disable-extensions"],
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--autoplay-policy=no-user-gesture-required",
+                *chromium_args(extension_dir),
                 f"--window-size={SCREEN[0]},{SCREEN[1]}", f"--screen-info={{{SCREEN[0]}x{SCREEN[1]}}}",
                 "--force-device-scale-factor=1",
                 f"--allowlisted-extension-id={unpacked_extension_id(extension_dir)}",
-                f"--disable-extensions-except={extension_dir}", f"--load-extension={extension_dir}",
             ],
         )
         yield context
