@@ -40,6 +40,7 @@ class Cluster:
     root: Path
     redis_port: int
     s3_url: str
+    data_dir: Path  # weights and kernel, shared with the session's other tests
     services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     weed_ports: localservers.WeedPorts | None = None
     redis_process: subprocess.Popen[bytes] | None = None
@@ -47,10 +48,10 @@ class Cluster:
     bucket: str = field(default_factory=lambda: f"f-{uuid.uuid4().hex[:12]}")
 
     @classmethod
-    def start(cls, root: Path) -> "Cluster":
+    def start(cls, root: Path, data_dir: Path) -> "Cluster":
         ports = localservers.WeedPorts.pick()
         cluster = cls(root=root, redis_port=localservers.free_port(), s3_url=f"http://127.0.0.1:{ports.s3}",
-                      weed_ports=ports)
+                      data_dir=data_dir, weed_ports=ports)
         cluster.start_redis()
         cluster.start_s3()
         return cluster
@@ -68,7 +69,7 @@ class Cluster:
             "SHARPR_S3_BUCKET": self.bucket,
             "SHARPR_S3_ACCESS_KEY": ACCESS_KEY,
             "SHARPR_S3_SECRET_KEY": SECRET_KEY,
-            "SHARPR_DATA_DIR": str(self.root / "data"),
+            "SHARPR_DATA_DIR": str(self.data_dir),
             "SHARPR_ENCODER_PRESET": "ultrafast",
             # A killed worker's clip is noticed within seconds, not the production minute.
             "SHARPR_WORKER_TTL_SECONDS": "16",

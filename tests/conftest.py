@@ -57,9 +57,17 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         localservers.stop_process(process)
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SHARPR_DATA_DIR for the session: the converted weights and the built CPU kernel
+    are caches keyed by their inputs, so sharing them changes no result; a dir per test made
+    every test that ran the model convert, compile and race the CPU placement again."""
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture
 def settings(
-    redis_url: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, s3_endpoint: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
     """Settings for one test: its own bucket (created, with CORS and policy) and a clean db."""
     env = {
@@ -68,7 +76,7 @@ def settings(
         "SHARPR_S3_BUCKET": f"t-{uuid.uuid4().hex[:12]}",
         "SHARPR_S3_ACCESS_KEY": S3_ACCESS_KEY,
         "SHARPR_S3_SECRET_KEY": S3_SECRET_KEY,
-        "SHARPR_DATA_DIR": str(tmp_path / "data"),
+        "SHARPR_DATA_DIR": str(data_dir),
         "SHARPR_ENCODER_PRESET": "ultrafast",
         # The sweep an API start schedules never comes due inside a test (tests run it).
         "SHARPR_RETENTION_SWEEP_SECONDS": "86400",
@@ -149,12 +157,12 @@ def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator["Cluster"]:
+def cluster(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator["Cluster"]:
     """A private Redis and S3 (fault tests restart them), this process's settings pointing
     at them, and the services it starts stopped afterwards."""
     from tests.cluster import Cluster, create_bucket
 
-    cluster = Cluster.start(tmp_path)
+    cluster = Cluster.start(tmp_path, data_dir)
     try:
         for name, value in cluster.env().items():
             monkeypatch.setenv(name, value)
