@@ -55,8 +55,8 @@ def warm_up(settings: Settings, redis: Redis) -> None:
     for mode in settings.warm_modes:
         enhancement = Enhancement(mode=Mode(mode), scale=settings.default_scale)
         try:
-            upscaler = ready_upscaler(enhancement, settings)
-            warm_size(enhancement, WARM_WIDTH, WARM_HEIGHT, settings)
+            upscaler = model_upscaler(enhancement, settings)
+            warm_size(enhancement, WARM_WIDTH, WARM_HEIGHT, settings)  # loads and runs it once
             started = time.perf_counter()
             upscaler.upscale(np.zeros((1, WARM_HEIGHT, WARM_WIDTH, 3), np.uint8))
             seconds = time.perf_counter() - started
