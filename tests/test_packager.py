@@ -14,11 +14,11 @@ from redis import Redis
 
 from services.core import keys
 from services.core.jobqueue import PACKAGE_QUEUE, enqueue_package
+from services.core.playlist_record import load_playlist_record, save_playlist_record
 from services.core.schemas import Clip, ClipPart, ClipState, Enhancement, StreamState
 from services.core.settings import Settings
 from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, open_store
 from services.core.streams import StreamStore
-from services.packager.jobs import load_state
 from services.packager.runner import run_packager
 from services.packager.segmenter import BASE_SECONDS, segment_clip
 from tests.conftest import run_queues
@@ -313,7 +313,7 @@ def test_failed_clip_and_missing_clip_do_not_stall_a_stopped_stream(make_stream)
     playlist = stream.playlist()
     assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000002_000.ts", "000004_000.ts"]
     assert playlist.is_endlist
-    assert load_state(stream.redis, stream.id).offset == pytest.approx(6.0, abs=FRAME)
+    assert load_playlist_record(stream.redis, stream.id).offset == pytest.approx(6.0, abs=FRAME)
 
 
 def test_clip_without_keyframes_at_segment_edges_is_failed_not_published(make_stream):
@@ -326,17 +326,18 @@ def test_clip_without_keyframes_at_segment_edges_is_failed_not_published(make_st
     assert clip.state == ClipState.failed and clip.error_code == "bad_segments"
 
 
-def test_packaging_again_after_a_lost_state_write_gives_the_same_playlist(make_stream):
-    """A packager killed after writing the playlist but before saving its state redoes the
+def test_packaging_again_after_a_lost_record_write_gives_the_same_playlist(make_stream):
+    """A packager killed after writing the playlist but before saving its record redoes the
     clip with the same keys and the same bytes."""
     stream = make_stream(2)
     stream.finish(0)
-    before = stream.redis.get(keys.redis_hls(stream.id))
+    before = load_playlist_record(stream.redis, stream.id)
     stream.finish(1)
     published = stream.get(keys.playlist_key(stream.id)).text
     segment = stream.get(keys.segment_key(stream.id, 1, 0)).content
 
-    stream.redis.set(keys.redis_hls(stream.id), before)  # the state write never happened
+    ttl = stream.settings.stream_ttl_seconds
+    save_playlist_record(stream.redis, stream.id, before, ttl)  # the record's write never happened
     stream.package(1)
     assert stream.get(keys.playlist_key(stream.id)).text == published
     assert stream.get(keys.segment_key(stream.id, 1, 0)).content == segment

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.core.playlist_record import Segment
 from services.core.schemas import ClipState
 from services.packager.playlist import (
     Action,
     Plan,
-    Segment,
     SegmentTooLong,
     Step,
     plan_packaging,

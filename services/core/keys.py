@@ -97,8 +97,8 @@ def redis_clip_index(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:stream:{stream_id}:clips"
 
 
-def redis_hls(stream_id: str) -> str:
-    """The packager's record of what the playlist holds."""
+def redis_playlist_record(stream_id: str) -> str:
+    """The playlist record: what the stream's published playlist holds."""
     return f"{REDIS_PREFIX}:stream:{stream_id}:hls"
 
 

@@ -19,7 +19,7 @@ from services.core.errors import Conflict, TooLarge
 from services.core.schemas import Capture, Clip, ClipPart, Enhancement, Size, Stream
 
 NOT_LIVE = -1
-# KEYS: stream, clip, clip index, hls record, activity index; ARGV: clip JSON, TTL, seq,
+# KEYS: stream, clip, clip index, playlist record, activity index; ARGV: clip JSON, TTL, seq,
 # now, stream id. Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone
 # or not live).
 ADD_CLIP_IF_LIVE = """
@@ -137,7 +137,7 @@ class StreamStore:
         self.redis.delete(keys.redis_stream(stream_id))
         seqs = self.clip_seqs(stream_id)
         self.redis.delete(
-            keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_upload_ledger(stream_id),
+            keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.redis_upload_ledger(stream_id),
             keys.redis_stream_output(stream_id), *(keys.redis_clip(stream_id, seq) for seq in seqs),
             *(keys.redis_clip_parts(stream_id, seq) for seq in seqs),
         )
@@ -153,7 +153,7 @@ class StreamStore:
         stream_id = clip.stream_id
         added = self._add_clip_if_live(
             keys=[keys.redis_stream(stream_id), keys.redis_clip(stream_id, clip.seq),
-                  keys.redis_clip_index(stream_id), keys.redis_hls(stream_id), keys.redis_stream_activity()],
+                  keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.redis_stream_activity()],
             args=[clip.model_dump_json(), self.ttl, clip.seq, clip.updated_at, stream_id],
         )
         if added == NOT_LIVE:
@@ -242,7 +242,7 @@ class StreamStore:
         for key in (
             keys.redis_stream(stream_id),
             keys.redis_clip_index(stream_id),
-            keys.redis_hls(stream_id),
+            keys.redis_playlist_record(stream_id),
             keys.redis_upload_ledger(stream_id),
             keys.redis_stream_output(stream_id),
         ):

@@ -1,7 +1,8 @@
 """The stream's media playlist as data, and the rules for growing it (RFC 8216).
 
-Pure functions only: the packager's state and the clips' states in, a plan or m3u8 text
-out. Reading Redis and writing S3 are the job's business (`services.packager.jobs`).
+Pure functions only: the playlist record and the clips' states in, a plan or m3u8 text
+out. The record itself is core's (`services.core.playlist_record`); writing S3 is the
+job's business (`services.packager.jobs`).
 """
 
 import math
@@ -9,33 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
-
+from services.core.playlist_record import Segment
 from services.core.schemas import ClipState
 
 # §7: floating-point EXTINF durations need protocol version 3; MPEG-TS segments need
 # nothing newer (no EXT-X-MAP, which would need version 6 with fMP4).
 PROTOCOL_VERSION = 3
-
-
-class Segment(BaseModel):
-    """One media segment as the playlist lists it."""
-
-    uri: str = Field(description="Relative to the playlist (§4.1: resolved against its URI).")
-    duration: float = Field(gt=0, description="Seconds, from the video timestamps.")
-    seq: int = Field(ge=0, description="The clip the segment was cut from.")
-    part: int = Field(0, ge=0, description="The clip's part it was remuxed from.")
-    discontinuity: bool = False
-
-
-class PlaylistState(BaseModel):
-    """What the packager has published for one stream (stored as JSON in Redis)."""
-
-    next_seq: int = 0
-    next_part: int = Field(0, description="Parts of clip `next_seq` already in the playlist.")
-    offset: float = Field(0.0, description="Seconds of video published so far.")
-    segments: list[Segment] = Field(default_factory=list)
-    ended: bool = False
 
 
 class SegmentTooLong(ValueError):
