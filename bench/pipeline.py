@@ -18,7 +18,7 @@ from pathlib import Path
 from rq import Queue, SimpleWorker
 
 from services.core import keys, localservers
-from services.core.intake import queue_clip
+from services.core.clip_transitions import register_clip
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement
 from services.core.settings import get_settings
@@ -71,7 +71,7 @@ def run(seconds: float, width: int, height: int, fps: int) -> None:
         key = keys.input_key(stream.id, 0, "webm")
         asyncio.run(upload(key, clip_path))
 
-    queue_clip(streams, settings, stream.id, 0, key)
+    register_clip(streams, settings, stream.id, 0, key)
     started = time.perf_counter()
     SimpleWorker([Queue(UPSCALE_QUEUE, connection=redis)], connection=redis).work(burst=True)
     SimpleWorker([Queue(PACKAGE_QUEUE, connection=redis)], connection=redis).work(burst=True)

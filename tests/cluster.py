@@ -23,7 +23,7 @@ import httpx
 from redis import Redis
 
 from services.core import localservers
-from services.core.intake import queue_clip
+from services.core.clip_transitions import register_clip
 from services.core.jobqueue import redis_client
 from services.core.schemas import Enhancement, Stream, StreamState
 from services.core.settings import Settings
@@ -213,7 +213,7 @@ def create_bucket(settings: Settings) -> None:
 
 
 def send_clips(settings: Settings, streams: StreamStore, clips: dict[int, Path], stream: Stream | None = None) -> Stream:
-    """Upload clips straight to S3 and queue them as the API would; a new stream if none."""
+    """Upload clips straight to S3 and register them as the API would; a new stream if none."""
     if stream is None:
         stream, _token = streams.create_stream(Enhancement(scale=2))
 
@@ -224,7 +224,7 @@ def send_clips(settings: Settings, streams: StreamStore, clips: dict[int, Path],
 
     asyncio.run(upload())
     for seq, path in clips.items():
-        queue_clip(streams, settings, stream.id, seq, f"streams/{stream.id}/input/{seq:06d}{path.suffix}")
+        register_clip(streams, settings, stream.id, seq, f"streams/{stream.id}/input/{seq:06d}{path.suffix}")
     return stream
 
 

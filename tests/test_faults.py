@@ -13,12 +13,12 @@ import pytest
 from rq import Queue, Worker
 
 from services.core import keys
-from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_JOB, PACKAGE_QUEUE
 from services.core.localservers import free_port
 from services.core.schemas import ClipState, Enhancement
 from services.core.settings import get_settings
 from services.core.storage import open_store
+from services.core.stream_transitions import end_stream
 from tests.api_client import auth, send_clip
 from tests.cluster import Cluster, StatusPoller, send_clips, wait_for, wait_until_ended
 from tests.faulty_s3_proxy import running_proxy

@@ -10,8 +10,8 @@ import pytest
 from rq import Queue, Worker
 from rq.job import Job
 
-from services.core.intake import end_stream
 from services.core.settings import get_settings
+from services.core.stream_transitions import end_stream
 from tests.cluster import Cluster, send_clips, wait_for, wait_until_ended
 from tests.media import write_clip
 from tests.stream_checks import assert_complete_playlist

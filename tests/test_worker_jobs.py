@@ -8,10 +8,10 @@ from rq.job import Job
 
 from services.core import jobqueue, keys
 from services.core.capacity import fleet_capacity
-from services.core.intake import end_stream
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
 from services.core.schemas import ClipState, Enhancement, Size
 from services.core.settings import get_settings
+from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
 from services.worker import jobs
 from services.worker.models import load_upscaler
@@ -19,7 +19,7 @@ from services.worker.upscaler import Upscaler
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
-from tests.worker_clips import head, register_clip
+from tests.worker_clips import head, registered_clip
 
 
 def package_job_ids(redis) -> list[str]:
@@ -29,7 +29,7 @@ def package_job_ids(redis) -> list[str]:
 def test_clip_is_upscaled_by_the_model_stored_and_handed_to_packaging(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -50,7 +50,7 @@ def test_clip_is_upscaled_by_the_model_stored_and_handed_to_packaging(settings, 
 def test_skipped_frames_show_on_the_clip_and_in_the_fleet_metrics(settings, redis, tmp_path, api):
     clip_file = tmp_path / "anim.webm"
     frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=12, draw=drawn_on_twos)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -64,7 +64,7 @@ def test_skipped_frames_show_on_the_clip_and_in_the_fleet_metrics(settings, redi
 def test_each_part_is_published_as_soon_as_it_is_encoded(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     write_clip(clip_file, seconds=6, width=64, height=36, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -97,7 +97,7 @@ class BreaksOnceAPartIsOut:
 def test_a_model_failing_midway_keeps_the_enhanced_parts_and_resizes_the_rest(settings, redis, tmp_path, monkeypatch):
     clip_file = tmp_path / "rec.webm"
     write_clip(clip_file, seconds=6, width=64, height=36, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
     model = load_upscaler(Enhancement(scale=2), settings)
     monkeypatch.setattr(jobs, "model_upscaler", lambda *_: BreaksOnceAPartIsOut(model, store, stream_id))
 
@@ -116,7 +116,7 @@ def test_a_model_failing_midway_keeps_the_enhanced_parts_and_resizes_the_rest(se
 def test_running_a_finished_clip_again_only_requeues_packaging(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     write_clip(clip_file, seconds=1, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
     run_queues(redis, UPSCALE_QUEUE)
     Queue(PACKAGE_QUEUE, connection=redis).empty()
     encoded = store.get_clip(stream_id, 0)
@@ -132,7 +132,7 @@ def test_running_a_finished_clip_again_only_requeues_packaging(settings, redis, 
 def test_bad_clip_fails_with_a_code_and_the_stream_still_packages(settings, redis, tmp_path):
     junk = tmp_path / "junk.webm"
     junk.write_bytes(b"this is not a video at all" * 10)
-    store, stream_id = register_clip(settings, redis, tmp_path, junk)
+    store, stream_id = registered_clip(settings, redis, tmp_path, junk)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -149,7 +149,7 @@ def test_model_that_cannot_load_falls_back_to_resize_and_marks_clip_degraded(set
     get_settings.cache_clear()
     clip_file = tmp_path / "rec.webm"
     frames = write_clip(clip_file, seconds=1, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -160,7 +160,7 @@ def test_model_that_cannot_load_falls_back_to_resize_and_marks_clip_degraded(set
 
 
 def test_failed_attempt_with_retries_left_leaves_the_clip_for_the_retry(settings, redis, tmp_path):
-    store, stream_id = register_clip(settings, redis, tmp_path, None)  # input never uploaded
+    store, stream_id = registered_clip(settings, redis, tmp_path, None)  # input never uploaded
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -184,7 +184,7 @@ def test_upscale_failing_on_every_retry_publishes_the_clip_unenhanced_and_degrad
     monkeypatch.setattr(jobs, "_upscale", upscale_failing_with_the_model)
     clip_file = tmp_path / "rec.webm"
     frames = write_clip(clip_file, seconds=2, width=64, height=36, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -203,7 +203,7 @@ def test_when_even_the_unenhanced_fallback_fails_the_clip_fails_and_the_stream_p
     settings, redis, tmp_path, monkeypatch,
 ):
     monkeypatch.setattr(jobqueue, "RETRY", Retry(max=1, interval=0))
-    store, stream_id = register_clip(settings, redis, tmp_path, None)  # input never uploaded
+    store, stream_id = registered_clip(settings, redis, tmp_path, None)  # input never uploaded
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -218,9 +218,9 @@ def test_a_later_smaller_clip_comes_out_at_the_size_the_first_clip_fixed(setting
     first, second = tmp_path / "first.webm", tmp_path / "second.webm"
     write_clip(first, seconds=0.5, width=64, height=36, fps=10)
     write_clip(second, seconds=0.5, width=32, height=18, fps=10)
-    store, stream_id = register_clip(settings, redis, tmp_path, first)
+    store, stream_id = registered_clip(settings, redis, tmp_path, first)
     run_queues(redis, UPSCALE_QUEUE)
-    register_clip(settings, redis, tmp_path, second, seq=1, stream_id=stream_id)
+    registered_clip(settings, redis, tmp_path, second, seq=1, stream_id=stream_id)
     run_queues(redis, UPSCALE_QUEUE)
 
     assert store.get_output(stream_id) == Size(width=128, height=72)
@@ -232,7 +232,7 @@ def test_a_clip_captured_other_than_announced_comes_out_at_the_announced_output(
     stream, _ = store.create_stream(Enhancement(scale=2), output=Size(width=96, height=54))
     clip_file = tmp_path / "rec.webm"
     write_clip(clip_file, seconds=0.5, width=64, height=36, fps=10)
-    register_clip(settings, redis, tmp_path, clip_file, stream_id=stream.id)
+    registered_clip(settings, redis, tmp_path, clip_file, stream_id=stream.id)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -244,7 +244,7 @@ def test_a_clip_captured_other_than_announced_comes_out_at_the_announced_output(
 def test_a_1440p_clip_is_enhanced_at_the_pixel_limit_times_the_scale(settings, redis, tmp_path):
     clip_file = tmp_path / "screen.mp4"
     frames = write_clip(clip_file, seconds=0.5, width=2560, height=1440, fps=4)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 
@@ -257,7 +257,7 @@ def test_a_1440p_clip_is_enhanced_at_the_pixel_limit_times_the_scale(settings, r
 def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_queues(redis, UPSCALE_QUEUE)
 

@@ -7,13 +7,13 @@ from services.core.jobqueue import PACKAGE_QUEUE
 from services.core.schemas import ClipState
 from services.worker.runner import run_worker
 from tests.media import write_clip
-from tests.worker_clips import head, register_clip
+from tests.worker_clips import head, registered_clip
 
 
 def test_burst_worker_upscales_queued_clips_with_the_warm_model(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     write_clip(clip_file, seconds=1, fps=15)
-    store, stream_id = register_clip(settings, redis, tmp_path, clip_file)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
 
     run_worker(settings, burst=True)
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from services.core import keys
-from services.core.jobqueue import enqueue_upscale
-from services.core.schemas import Clip, ClipState, Enhancement
+from services.core.clip_transitions import register_clip
+from services.core.schemas import Enhancement
 from services.core.settings import Settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
@@ -29,7 +29,7 @@ def head(settings: Settings, key: str) -> dict | None:
     return asyncio.run(look())
 
 
-def register_clip(
+def registered_clip(
     settings: Settings, redis, tmp_path: Path, clip_file: Path | None, seq: int = 0, stream_id: str | None = None,
 ) -> tuple[StreamStore, str]:
     """Clip `seq` registered and queued (its input uploaded unless None) on a new live
@@ -41,6 +41,5 @@ def register_clip(
     key = keys.input_key(stream_id, seq, ext)
     if clip_file is not None:
         upload(settings, key, clip_file)
-    store.add_clip(Clip(stream_id=stream_id, seq=seq, key=key, state=ClipState.queued))
-    enqueue_upscale(redis, settings, stream_id, seq)
+    register_clip(store, settings, stream_id, seq, key)
     return store, stream_id

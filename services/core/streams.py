@@ -1,4 +1,7 @@
-"""Stream and clip state in Redis: the only code that reads or writes those keys.
+"""Stream and clip records in Redis: the only code that reads or writes those keys.
+
+The steps that move a stream or a clip from one state to the next are named in
+`stream_transitions` and `clip_transitions`; the playlist record is `playlist_record`'s.
 
 `StreamStore` is synchronous (redis-py), like RQ itself; the API calls its writes from a
 thread pool. `StreamReader` makes the two reads every API request needs (the stream, its

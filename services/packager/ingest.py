@@ -20,8 +20,8 @@ import av
 from rq import get_current_job
 
 from services.core import keys
+from services.core.clip_transitions import register_clip
 from services.core.errors import SharprError, TooLarge, Unprocessable, media_error
-from services.core.intake import end_stream, fail_stream, queue_clip
 from services.core.jobqueue import redis_client
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
@@ -31,6 +31,7 @@ from services.core.storage import (
     ObjectStore,
     open_store,
 )
+from services.core.stream_transitions import end_stream, fail_stream
 from services.core.streams import StreamStore
 from services.packager.extract import find_media
 from services.packager.fetch import Fetcher
@@ -92,7 +93,7 @@ async def _ingest(
         for seq, clip in enumerate(clips):
             key = keys.input_key(stream_id, seq, "mp4")
             await store.put_file(key, clip.path)
-            if await asyncio.to_thread(queue_clip, streams, settings, stream_id, seq, key) is not None:
+            if await asyncio.to_thread(register_clip, streams, settings, stream_id, seq, key) is not None:
                 log.info("clip queued stream=%s seq=%d start=%.3f duration=%.3f",
                          stream_id, seq, clip.start, clip.duration)
         return len(clips)

@@ -5,7 +5,8 @@ finishes (or fails) and once after the stream is stopped. Whatever its trigger, 
 publishes every part the playlist rules allow, in order, holding the stream's playlist
 lock, so concurrent or repeated runs are harmless: segment keys are deterministic and
 nothing is added to the playlist record before the playlist names it. Each part is one
-segment, appended at once. The record and the lock are core's (`playlist_record`).
+segment, appended at once. The record, the lock and the clip and stream transitions are
+core's (`playlist_record`, `clip_transitions`, `stream_transitions`).
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from redis.lock import Lock
 from rq import get_current_job
 
 from services.core import keys
+from services.core.clip_transitions import fail_clip, mark_packaged
 from services.core.jobqueue import redis_client
 from services.core.playlist_record import (
     PlaylistRecord,
@@ -26,7 +28,7 @@ from services.core.playlist_record import (
     playlist_writer_lock,
     save_playlist_record,
 )
-from services.core.schemas import ClipState, StreamState
+from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
     PLAYLIST_CACHE_CONTROL,
@@ -34,6 +36,7 @@ from services.core.storage import (
     ObjectStore,
     open_store,
 )
+from services.core.stream_transitions import mark_stream_ended
 from services.core.streams import StreamStore
 from services.packager.download import write_download
 from services.packager.playlist import (
@@ -153,7 +156,7 @@ class StreamPackager:
         record = record.model_copy(update={"next_seq": seq + 1, "next_part": 0})
         self._save(record)
         published = time.time()
-        timings = self._mark_packaged(seq, package=published - started, published=published)
+        timings = mark_packaged(self.streams, self.stream_id, seq, package=published - started, published=published)
         log.info(
             "clip packaged stream=%s seq=%d segments=%d offset=%.3f latency_s=%s",
             self.stream_id, seq, sum(s.seq == seq for s in record.segments), record.offset,
@@ -165,22 +168,10 @@ class StreamPackager:
         """Publishing the clip would break the fixed target duration for every player, so
         the stream goes on without it rather than stalling behind it."""
         log.error("clip not packaged stream=%s seq=%d error=%s", self.stream_id, seq, error)
-        self.streams.update_clip(self.stream_id, seq, state=ClipState.failed,
-                                 error_code="bad_segments", error=str(error))
+        fail_clip(self.streams, self.stream_id, seq, "bad_segments", str(error))
         record = record.model_copy(update={"next_seq": seq + 1, "next_part": 0})
         self._save(record)
         return record
-
-    def _mark_packaged(self, seq: int, *, package: float, published: float) -> dict[str, float]:
-        """Record the clip's packaging time and its latency from registration to playlist."""
-        clip = self.streams.get_clip(self.stream_id, seq)
-        if clip is None:  # expired with its stream: nothing left to mark
-            return {}
-        timings = {**clip.timings, "package": package}
-        if "registered_at" in timings:
-            timings["latency"] = published - timings["registered_at"]
-        self.streams.update_clip(self.stream_id, seq, state=ClipState.packaged, timings=timings)
-        return timings
 
     async def _end(self, store: ObjectStore, record: PlaylistRecord) -> None:
         """Close the playlist (ENDLIST), write the download, mark the stream ended.
@@ -191,9 +182,7 @@ class StreamPackager:
         record = record.model_copy(update={"ended": True})
         await self._write_playlist(store, record)
         await write_download(store, self.stream_id, [(s.seq, s.part) for s in record.segments])
-        stream = self.streams.get_stream(self.stream_id)
-        if stream is not None and stream.state == StreamState.ending:
-            self.streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))
+        mark_stream_ended(self.streams, self.stream_id)
         self._save(record)
         log.info("stream ended stream=%s segments=%d seconds=%.3f",
                  self.stream_id, len(record.segments), record.offset)

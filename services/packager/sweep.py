@@ -19,12 +19,12 @@ import logging
 import time
 
 from services.core import keys
-from services.core.intake import end_stream
 from services.core.jobqueue import redis_client, schedule_sweep
 from services.core.retention import remove_stream
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore, open_store
+from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
 
 log = logging.getLogger(__name__)

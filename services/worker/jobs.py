@@ -35,6 +35,13 @@ from rq import get_current_job
 from rq.job import Job
 
 from services.core import capacity, keys
+from services.core.clip_transitions import (
+    fail_clip,
+    mark_encoded,
+    mark_upscaling,
+    record_clip_error,
+    record_progress,
+)
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
@@ -76,9 +83,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         log.info("event=clip_already_encoded stream=%s clip=%d", stream_id, seq)
         enqueue_package(redis, settings, stream_id, seq)
         return
-    # The fallback keeps the reason its clip is degraded; a fresh attempt starts clean.
-    errors = {"error_code": None, "error": None} if use_model else {}
-    store.update_clip(stream_id, seq, state=ClipState.upscaling, **errors)
+    mark_upscaling(store, stream_id, seq, clear_error=use_model)
 
     def stream_output(width: int, height: int) -> tuple[int, int]:
         fixed = store.claim_output(stream_id, Size(width=width, height=height))
@@ -98,11 +103,10 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
             log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, str(error))
             _fail_clip(redis, settings, stream_id, seq, bad.code, bad.message)
             return
-    store.update_clip(
-        stream_id, seq, state=ClipState.encoded, duration=result.duration, width=result.width,
-        height=result.height, frames_done=result.frames, frames_total=result.frames,
-        frames_skipped=result.frames_skipped, parts_done=parts.published,
-        timings={**clip.timings, **result.timings, "encoded_at": time.time()}, degraded=degraded,
+    mark_encoded(
+        store, clip, duration=result.duration, width=result.width, height=result.height,
+        frames=result.frames, frames_skipped=result.frames_skipped, parts=parts.published,
+        timings=result.timings, degraded=degraded,
     )
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
@@ -163,9 +167,7 @@ def upscale_failed(
     code, message = _failure(kind, error)
     log.error("event=upscale_failed_for_good stream=%s clip=%d fallback=unenhanced error=%r",
               stream_id, seq, _details(kind, error))
-    store = StreamStore(redis, settings.stream_ttl_seconds)
-    if store.get_clip(stream_id, seq) is not None:
-        store.update_clip(stream_id, seq, error_code=code, error=message)
+    record_clip_error(StreamStore(redis, settings.stream_ttl_seconds), stream_id, seq, code, message)
     enqueue_unenhanced(redis, settings, stream_id, seq)
 
 
@@ -270,7 +272,7 @@ def _progress_recorder(store: StreamStore, stream_id: str, seq: int, parts: Part
             return
         last = now
         try:
-            store.update_clip(stream_id, seq, frames_done=done, frames_total=total, parts_done=parts.published)
+            record_progress(store, stream_id, seq, frames_done=done, frames_total=total, parts_done=parts.published)
             if job is not None:
                 job.meta["progress"] = {"frames_done": done, "frames_total": total}
                 job.save_meta()
@@ -281,9 +283,7 @@ def _progress_recorder(store: StreamStore, stream_id: str, seq: int, parts: Part
 
 
 def _fail_clip(redis: Redis, settings: Settings, stream_id: str, seq: int, code: str, message: str) -> None:
-    store = StreamStore(redis, settings.stream_ttl_seconds)
-    if store.get_clip(stream_id, seq) is not None:
-        store.update_clip(stream_id, seq, state=ClipState.failed, error_code=code, error=message)
+    fail_clip(StreamStore(redis, settings.stream_ttl_seconds), stream_id, seq, code, message)
     enqueue_package(redis, settings, stream_id, seq)
 
 

@@ -16,7 +16,6 @@ from services.api.deps import (
 )
 from services.api.events import stream_events
 from services.api.ratelimit import client_address, token_subject
-from services.api.registration import check_clip_limit, register_clip
 from services.api.schemas import (
     ClipRegistration,
     StopResult,
@@ -27,11 +26,12 @@ from services.api.schemas import (
     UploadGrant,
     UploadRequest,
 )
+from services.api.uploaded_clips import check_clip_limit, register_uploaded_clip
 from services.core import keys
-from services.core.intake import end_stream, open_stream
 from services.core.retention import remove_stream
 from services.core.schemas import Clip
 from services.core.settings import Settings
+from services.core.stream_transitions import end_stream, open_stream
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
@@ -85,10 +85,10 @@ async def grant_upload(
 
 
 @router.post("/{stream_id}/clips", status_code=status.HTTP_202_ACCEPTED)
-async def add_clip(
+async def register_clip(
     body: ClipRegistration, stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, store: StoreDep
 ) -> Clip:
-    return await register_clip(stream, body.seq, body.key, settings, streams, store)
+    return await register_uploaded_clip(stream, body.seq, body.key, settings, streams, store)
 
 
 @router.get("/{stream_id}")

@@ -1,7 +1,9 @@
-"""Checks a clip before it is queued: where it lies, that it exists, its size and magic.
+"""A clip the client uploaded, checked and then registered: where it lies, that it
+exists, its size and magic.
 
 S3 already refused bodies over the size limit at upload; these checks catch clients that
-upload elsewhere, upload nothing, or upload something that is not a video.
+upload elsewhere, upload nothing, or upload something that is not a video. Registering
+itself is core's (`clip_transitions.register_clip`), the same for every way in.
 """
 
 import logging
@@ -9,8 +11,8 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from services.core import keys
+from services.core.clip_transitions import register_clip
 from services.core.errors import BadRequest, Conflict, TooLarge, Unprocessable
-from services.core.intake import queue_clip
 from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
@@ -51,9 +53,11 @@ def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) ->
     return parsed[1]
 
 
-async def register_clip(
+async def register_uploaded_clip(
     stream: Stream, seq: int, key: str, settings: Settings, streams: StreamStore, store: ObjectStore
 ) -> Clip:
+    """Check the upload at `key`, register it as clip `seq` and charge its real size
+    against the stream's budget; 409 `clip_exists` if `seq` is registered already."""
     ext = check_registrable(stream, seq, key, settings)
     peeked = await store.peek(key, 12)
     if peeked is None:
@@ -66,7 +70,7 @@ async def register_clip(
     if not looks_like_video(magic, ext):
         raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
 
-    clip = await run_in_threadpool(queue_clip, streams, settings, stream.id, seq, key)
+    clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
     await run_in_threadpool(streams.settle_upload, stream.id, seq, size)
