@@ -109,7 +109,7 @@ def test_retried_registration_queues_a_clip_left_unqueued_once(api, stream, webm
     once however often it is retried."""
     assert upload_clip(api, stream, 0, webm.read_bytes()).status_code == 204
     key = f"streams/{stream['id']}/input/000000.webm"
-    StreamStore(redis, settings.stream_ttl_seconds).add_clip(
+    StreamStore(redis, settings.stream_ttl_seconds).insert_clip(
         Clip(stream_id=stream["id"], seq=0, key=key, state=ClipState.queued)
     )  # what the dead process managed to do
     upscale = Queue(UPSCALE_QUEUE, connection=redis)

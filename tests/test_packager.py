@@ -121,7 +121,7 @@ class StreamFixture:
         self.stream, _ = self.streams.create_stream(Enhancement())
         self.id = self.stream.id
         for seq in range(clips):
-            self.streams.add_clip(Clip(
+            self.streams.insert_clip(Clip(
                 stream_id=self.id, seq=seq, key=keys.input_key(self.id, seq, "webm"),
                 state=ClipState.queued, timings={"registered_at": time.time()},
             ))
@@ -302,7 +302,7 @@ def test_stopped_stream_gets_endlist_and_ends(make_stream):
 
 def test_failed_clip_and_missing_clip_do_not_stall_a_stopped_stream(make_stream):
     stream = make_stream(3)  # clips 0, 1, 2 registered; 3 never arrives; 4 arrives
-    stream.streams.add_clip(Clip(stream_id=stream.id, seq=4, key=keys.input_key(stream.id, 4, "webm")))
+    stream.streams.insert_clip(Clip(stream_id=stream.id, seq=4, key=keys.input_key(stream.id, 4, "webm")))
     stream.finish(0, seconds=2)
     stream.fail(1)
     stream.finish(2, seconds=2)

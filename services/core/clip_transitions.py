@@ -32,7 +32,7 @@ def register_clip(
         state=ClipState.queued,
         timings={"registered_at": time.time()},
     )
-    if not streams.add_clip(clip):
+    if not streams.insert_clip(clip):
         existing = streams.get_clip(stream_id, seq)
         if existing is not None and existing.state == ClipState.queued:
             enqueue_upscale(streams.redis, settings, stream_id, seq)

@@ -25,7 +25,7 @@ NOT_LIVE = -1
 # KEYS: stream, clip, clip index, playlist record, activity index; ARGV: clip JSON, TTL, seq,
 # now, stream id. Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone
 # or not live).
-ADD_CLIP_IF_LIVE = """
+INSERT_CLIP_IF_LIVE = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
@@ -84,7 +84,7 @@ class StreamStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
-        self._add_clip_if_live = redis.register_script(ADD_CLIP_IF_LIVE)
+        self._insert_clip_if_live = redis.register_script(INSERT_CLIP_IF_LIVE)
         self._reserve_upload = redis.register_script(RESERVE_UPLOAD)
         self._settle_upload = redis.register_script(SETTLE_UPLOAD)
 
@@ -146,15 +146,15 @@ class StreamStore:
         )
         self.redis.zrem(keys.redis_stream_activity(), stream_id)
 
-    def add_clip(self, clip: Clip) -> bool:
-        """Register a clip while its stream is live; False if that seq is already registered.
+    def insert_clip(self, clip: Clip) -> bool:
+        """Store a new clip while its stream is live; False if that seq is already there.
 
         One Lua script checks the state and adds the clip, so a clip can never slip in
         after a stop (a single SET of the stream) has been seen by the packager.
         """
         clip.updated_at = time.time()
         stream_id = clip.stream_id
-        added = self._add_clip_if_live(
+        added = self._insert_clip_if_live(
             keys=[keys.redis_stream(stream_id), keys.redis_clip(stream_id, clip.seq),
                   keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.redis_stream_activity()],
             args=[clip.model_dump_json(), self.ttl, clip.seq, clip.updated_at, stream_id],
