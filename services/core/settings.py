@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Browsers fetch public HLS objects and POST presigned uploads; both are safe from any
     # origin (reads are public, writes need a signed policy), and extension ids vary.
     s3_cors_origins: list[str] = Field(default=["*"])
+    # Files over this size are uploaded in parts of this size, so an upload holds a few
+    # parts in memory, never the whole file. S3 refuses parts under 5 MiB (but the last).
+    s3_part_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
 
     # The API as a browser reaches it, and who may call it from a page.
     public_base_url: str = "http://127.0.0.1:8000"

@@ -3,7 +3,8 @@
 Transient failures (5xx, throttling, dropped connections) are retried by botocore's
 "standard" retry mode: exponential backoff with full jitter, up to `MAX_ATTEMPTS`.
 Presigned URLs are signed against the *public* endpoint, because the browser, not this
-process, will send them, and the host is part of the signature.
+process, will send them, and the host is part of the signature. Files go up through
+aioboto3's managed transfer and come down as a stream, so a long video never sits in memory.
 """
 
 import json
@@ -14,6 +15,7 @@ from typing import Any
 
 import aioboto3
 import aiohttp
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -22,6 +24,10 @@ from services.core.settings import Settings
 
 MAX_ATTEMPTS = 8
 DELETE_BATCH = 1000
+# Parts of a multipart upload in flight at once. With one more read ahead, an upload holds
+# a handful of parts in memory (aioboto3 also keeps the first part and copies bodies),
+# whatever the file's size.
+PARTS_IN_FLIGHT = 2
 PLAYLIST_CACHE_CONTROL = "no-cache"
 SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {
@@ -35,6 +41,14 @@ CONTENT_TYPES = {
 
 def content_type_for(key: str) -> str:
     return CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+def object_headers(key: str, cache_control: str | None) -> dict[str, str]:
+    """What every object is stored with: its content type, and a Cache-Control if given."""
+    headers = {"ContentType": content_type_for(key)}
+    if cache_control:
+        headers["CacheControl"] = cache_control
+    return headers
 
 
 def public_read_policy(bucket: str) -> dict[str, Any]:
@@ -80,21 +94,44 @@ async def _read_body(response: dict[str, Any]) -> bytes:
         body.close()
 
 
+def transfer_config(part_bytes: int) -> TransferConfig:
+    """Multipart above `part_bytes`, in parts of that size, a bounded number at a time
+    (boto3's default reads up to 100 parts ahead of the uploads)."""
+    return TransferConfig(
+        multipart_threshold=part_bytes,
+        multipart_chunksize=part_bytes,
+        max_concurrency=PARTS_IN_FLIGHT,
+        max_io_queue=1,
+        io_chunksize=min(part_bytes, 256 * 1024),
+    )
+
+
 class ObjectStore:
-    def __init__(self, client: Any, presign_client: Any, http: aiohttp.ClientSession, bucket: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        presign_client: Any,
+        http: aiohttp.ClientSession,
+        bucket: str,
+        part_bytes: int,
+    ) -> None:
         self.client = client
         self.presign_client = presign_client
         self.http = http
         self.bucket = bucket
+        self.transfer = transfer_config(part_bytes)
 
     async def put_bytes(self, key: str, body: bytes, *, cache_control: str | None = None) -> None:
-        extra = {"CacheControl": cache_control} if cache_control else {}
         await self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type_for(key), **extra
+            Bucket=self.bucket, Key=key, Body=body, **object_headers(key, cache_control)
         )
 
     async def put_file(self, key: str, path: Path, *, cache_control: str | None = None) -> None:
-        await self.put_bytes(key, path.read_bytes(), cache_control=cache_control)
+        """One PUT for a small file; a multipart upload, a few parts at a time, for a large one."""
+        headers = object_headers(key, cache_control)
+        await self.client.upload_file(
+            str(path), self.bucket, key, ExtraArgs=headers, Config=self.transfer
+        )
 
     async def get_bytes(self, key: str) -> bytes:
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
@@ -124,7 +161,12 @@ class ObjectStore:
         return (int(total) if total.isdigit() else len(head)), head[:size]
 
     async def download_file(self, key: str, path: Path) -> None:
-        """Stream an object to disk in chunks (clips can be tens of MB)."""
+        """Stream an object to disk in chunks (clips can be tens of MB).
+
+        One GET read as it arrives, not aioboto3's managed download: that one adds a HEAD,
+        holds each ranged part whole in memory, and turns a missing key's `ClientError`
+        into a bare `Exception`.
+        """
         response = await self.client.get_object(Bucket=self.bucket, Key=key)
         body = response["Body"]
         try:
@@ -234,4 +276,4 @@ async def open_store(settings: Settings) -> AsyncIterator[ObjectStore]:
         http = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
         )
-        yield ObjectStore(client, presign_client, http, settings.s3_bucket)
+        yield ObjectStore(client, presign_client, http, settings.s3_bucket, settings.s3_part_bytes)
