@@ -111,6 +111,14 @@ def test_page_and_its_modules_are_served_without_a_build_step(api):
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/javascript")
 
 
+def test_hub_files_are_revalidated_and_counted_under_their_mount(api):
+    first = api.get("/hub/main.js")
+    assert first.headers["cache-control"] == "no-cache" and api.get("/").headers["cache-control"] == "no-cache"
+    again = api.get("/hub/main.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
+    assert 'route="/hub",status="200"' in api.get("/metrics").text
+
+
 def test_hub_files_outside_the_static_folder_are_refused(api):
     response = api.get("/hub/..%2F..%2Fcore%2Fsettings.py")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

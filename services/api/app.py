@@ -118,6 +118,18 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal error; it has been logged")
 
 
+def route_label(scope: Scope) -> str:
+    """The matched route's path template. FastAPI names no route for a mounted app (the
+    hub's files), so that one is labelled by its mount prefix, which Starlette appends to
+    `root_path` once the mount matched (and sets its `endpoint`)."""
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path", "unmatched")
+    if "endpoint" in scope:
+        return scope["root_path"].removeprefix(scope.get("app_root_path", "")) or "unmatched"
+    return "unmatched"
+
+
 class MeasureMiddleware:
     """Request count and time-to-headers per route; pure ASGI (no per-request task or stream)."""
 
@@ -132,7 +144,7 @@ class MeasureMiddleware:
 
         async def measured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                path = getattr(scope.get("route"), "path", "unmatched")
+                path = route_label(scope)
                 metrics.REQUESTS.labels(scope["method"], path, message["status"]).inc()
                 metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
             await send(message)
@@ -181,4 +193,5 @@ def create_app() -> FastAPI:
     app.include_router(videos.router)
     app.include_router(video_files.router)
     app.include_router(hub.router)
+    app.mount("/hub", hub.files, name="hub")
     return app
