@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import psutil
 import uvloop
 
 from services.core import keys, localservers
@@ -35,7 +36,6 @@ from services.core.jobqueue import redis_client
 from services.core.settings import Settings
 from services.core.storage import open_store
 from services.demo_media import write_clip
-from tests.processes import descendants, stat_fields
 
 S3_ACCESS_KEY, S3_SECRET_KEY = "bench", "bench-secret"
 
@@ -146,14 +146,15 @@ async def client(session: aiohttp.ClientSession, stream: dict, tally: Tally, unt
 
 def cpu_seconds(root: int) -> float:
     """User + system CPU time of a process and every process below it (uvicorn's workers)."""
-    total = 0
-    for pid in (root, *descendants(root)):
+    api = psutil.Process(root)
+    total = 0.0
+    for process in (api, *api.children(recursive=True)):
         try:
-            fields = stat_fields(pid)
-        except OSError:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
             continue  # exited while we looked
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        total += times.user + times.system
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Self
 
 import httpx
+import psutil
 from redis import Redis
 
 from services.core import localservers
@@ -29,7 +30,6 @@ from services.core.schemas import Enhancement, Stream, StreamState
 from services.core.settings import Settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
-from tests.processes import descendants
 
 ACCESS_KEY = "sharpr-fault"
 SECRET_KEY = "sharpr-fault-secret"
@@ -130,11 +130,14 @@ class Cluster:
         would: no cleanup, no warm shutdown. RQ's work horse runs in a session of its own,
         so killing the service's process group alone left it running (and holding locks)."""
         process = self.services.pop(name)
-        below = descendants(process.pid)
+        try:
+            below = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            below = []
         os.killpg(process.pid, signal.SIGKILL)
-        for pid in below:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for child in below:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         process.wait()
 
     def stop(self) -> None:

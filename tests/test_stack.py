@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from services.core import localservers
@@ -16,7 +17,6 @@ from services.stack import service_env
 from tests.api_client import auth, send_clip
 from tests.cluster import Cluster, wait_for, wait_until_ended
 from tests.media import write_clip
-from tests.processes import descendants
 from tests.stream_checks import assert_complete_playlist
 
 FPS = 15
@@ -24,13 +24,13 @@ FPS = 15
 
 def service_pid(stack: subprocess.Popen[bytes], name: str) -> int | None:
     """The pid of the stack's child running `sharpr <name>`."""
-    for pid in descendants(stack.pid):
+    for child in psutil.Process(stack.pid).children(recursive=True):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[-3:-1] == [b"services.cli", name.encode()]:
-            return pid
+            argv = child.cmdline()
+        except psutil.Error:
+            continue  # exited while we looked
+        if argv[-2:] == ["services.cli", name]:
+            return child.pid
     return None
 
 
