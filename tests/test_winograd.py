@@ -9,6 +9,7 @@ import platform
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,14 @@ def test_the_avx2_build_is_right_too(tmp_path: Path) -> None:
     expected = F.conv2d(x.double(), weight.double(), bias.double(), padding=1)
     got = kernel.conv3x3(x, transform_weights(weight), bias, None)
     assert (got.double() - expected).abs().max() < 1e-4 * expected.abs().max()
+
+
+def test_worker_sets_passive_openmp_threads_before_torch_loads() -> None:
+    """Spinning OpenMP threads slow the kernel's own threads (services/worker/__init__.py)."""
+    code = (
+        "import os, sys; os.environ.pop('OMP_WAIT_POLICY', None); "
+        "import services.worker.models.torch_backend; "
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert done.stdout.split() == ["PASSIVE", "True"]
