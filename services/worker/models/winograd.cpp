@@ -3,9 +3,11 @@
 //
 // Direct convolution spends 9 multiply-adds per input channel per output pixel; F(6x6, 3x3)
 // spends 64 per 36 output pixels (1.78), at the price of two cheap linear transforms (the
-// interpolation points 0, +-1, +-2, +-1/2 and infinity, as in Lavin & Gray 2016). Each
-// thread takes a run of 6x6 output tiles and works through it in blocks small enough that
-// the transformed input and the 64 products stay in its L2 cache; the transformed weights
+// interpolation points 0, +-1, +-2, +-1/2 and infinity, as in Lavin & Gray 2016). The
+// threads take blocks of 6x6 output tiles, each the next one not yet taken, small enough that
+// the transformed input and the 64 products stay in its L2 cache (taken, not shared out in
+// equal runs: on a machine where another process holds one core, an equal share left the
+// other core idle while the slowed thread finished); the transformed weights
 // (64 x Cin x Cout) are prepared once by the caller (`winograd.transform_weights`). Built
 // by `winograd.py` with -march=native on the machine that runs it, so the vectors are as
 // wide as that CPU's.
@@ -13,6 +15,7 @@
 // Built with -ffp-contract=fast: a * b + c becomes one fused multiply-add.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -167,14 +170,16 @@ struct Conv {
             for (int j = 0; j < Cols; ++j) store(m + r * cout + c0 + j * kLanes, acc[r][j]);
     }
 
-    void run(long first, long last) const {
+    // Works blocks of tiles, each the next untaken one from `next`, until none is left.
+    void run(std::atomic<long>& next) const {
+        const long total = tiles();
         const long v_size = static_cast<long>(kPoints) * kBlockTiles * cin;
         const long m_size = static_cast<long>(kPoints) * kBlockTiles * cout;
         std::vector<float> buffer(v_size + m_size + 16);
         float* v = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(buffer.data()) + 63) & ~std::uintptr_t{63});
         float* m = v + v_size;
-        for (long start = first; start < last; start += kBlockTiles) {
-            const int count = static_cast<int>(std::min<long>(kBlockTiles, last - start));
+        for (long start = next.fetch_add(kBlockTiles); start < total; start = next.fetch_add(kBlockTiles)) {
+            const int count = static_cast<int>(std::min<long>(kBlockTiles, total - start));
             // A short last block still runs whole micro-kernels: its padding rows hold
             // zeros or an earlier block's data, and their products land in rows of `m`
             // that the output transform never reads.
@@ -209,15 +214,12 @@ int sharpr_winograd_conv3x3(const float* x, const float* u, const float* bias, c
                             float* y, int n, int h, int w, int cin, int cout, int threads) {
     if (cin % kLanes || cout % kLanes || n < 1 || h < 1 || w < 1) return -1;
     Conv conv{x, u, bias, slope, y, n, h, w, cin, cout, (h + kTile - 1) / kTile, (w + kTile - 1) / kTile};
-    const long total = conv.tiles();
-    threads = static_cast<int>(std::max(1L, std::min<long>(threads, total / kRows)));
-    const long share = (total + threads - 1) / threads;
+    const long blocks = (conv.tiles() + kBlockTiles - 1) / kBlockTiles;
+    threads = static_cast<int>(std::max(1L, std::min<long>(threads, blocks)));
+    std::atomic<long> next{0};
     std::vector<std::thread> helpers;
-    for (int t = 1; t < threads; ++t)
-        helpers.emplace_back([&conv, t, share, total] {
-            conv.run(std::min(total, t * share), std::min(total, (t + 1) * share));
-        });
-    conv.run(0, std::min(total, share));
+    for (int t = 1; t < threads; ++t) helpers.emplace_back([&conv, &next] { conv.run(next); });
+    conv.run(next);
     for (auto& helper : helpers) helper.join();
     return 0;
 }
