@@ -86,3 +86,19 @@ def test_file_under_the_part_size_keeps_its_headers(settings, tmp_path):
     head = asyncio.run(put_and_head())
     assert head["ContentLength"] == len(b"segment bytes") and "-" not in head["ETag"]
     assert head["ContentType"] == "video/mp2t" and head["CacheControl"] == "public, max-age=60"
+
+
+def test_stores_opened_in_separate_event_loops_share_one_session_and_work(settings: Settings, tmp_path: Path) -> None:
+    """As a worker opens them (one `asyncio.run` per transfer): the S3 model is parsed once."""
+    source = tmp_path / "part.mp4"
+    source.write_bytes(os.urandom(1000))
+
+    async def round_trip(n: int) -> tuple[bytes, object]:
+        async with open_store(settings) as store:
+            await store.put_file(f"streams/s/output/{n}.mp4", source)
+            await store.download_file(f"streams/s/output/{n}.mp4", tmp_path / f"back-{n}")
+            return (tmp_path / f"back-{n}").read_bytes(), store.client._loader  # type: ignore[attr-defined]
+
+    (first, loader_a), (second, loader_b) = asyncio.run(round_trip(0)), asyncio.run(round_trip(1))
+    assert first == second == source.read_bytes()
+    assert loader_a is loader_b
