@@ -7,6 +7,7 @@ process, will send them, and the host is part of the signature. Files go up thro
 aioboto3's managed transfer and come down as a stream, so a long video never sits in memory.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -267,6 +268,19 @@ def _session(access_key: str, secret_key: str, region: str) -> aioboto3.Session:
     return aioboto3.Session(
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
     )
+
+
+def load_s3_model(settings: Settings) -> None:
+    """Make (and close) one client now, so the process's session holds botocore's parsed S3
+    model: a process forking a child per job calls this first, and each child inherits it
+    instead of parsing it again (the packager: ~0.1 s of CPU per job)."""
+
+    async def make_client() -> None:
+        session = _session(settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
+        async with session.client("s3", endpoint_url=settings.s3_endpoint_url, config=_client_config()):
+            pass
+
+    asyncio.run(make_client())
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ from services.core.jobqueue import (
     redis_client,
 )
 from services.core.settings import Settings
+from services.core.storage import load_s3_model
 from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def run_packager(settings: Settings, burst: bool = False) -> None:
     # taken from the worker on a machine that runs both.
     for job in (PACKAGE_JOB, SWEEP_JOB, INGEST_JOB):
         importlib.import_module(job.rsplit(".", 1)[0])
+    load_s3_model(settings)
     # A short worker TTL makes RQ block on the queues for 15 s at a time (TTL - 15), so the
     # scheduler, which moves delayed retries back onto their queue, is checked that often;
     # with RQ's defaults it waited up to ten minutes after a Redis restart.
