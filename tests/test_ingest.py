@@ -19,8 +19,8 @@ from rq.job import Job
 
 from services.core.jobqueue import RETRY
 from services.core.settings import Settings, get_settings
-from services.packager.fetch import Fetcher
-from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
+from services.ingest.fetch import Fetcher
+from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import huge_header, moving_pattern, write_clip
@@ -311,7 +311,7 @@ def test_hls_source_is_fetched_part_by_part_through_its_master_playlist(
 ])
 def test_hls_sources_that_cannot_be_ingested_are_refused_with_a_code(playlist, code):
     from services.core.errors import SharprError
-    from services.packager.hls_source import media_parts
+    from services.ingest.hls_source import media_parts
 
     with pytest.raises(SharprError) as refused:
         media_parts(playlist, "http://example.com/v/index.m3u8")
@@ -319,7 +319,7 @@ def test_hls_sources_that_cannot_be_ingested_are_refused_with_a_code(playlist, c
 
 
 def test_master_playlist_resolves_to_its_highest_bandwidth_variant():
-    from services.packager.hls_source import pick_variant
+    from services.ingest.hls_source import pick_variant
 
     master = ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000\nhi/index.m3u8\n"
               "#EXT-X-STREAM-INF:BANDWIDTH=100000\nlo/index.m3u8\n")
@@ -328,7 +328,7 @@ def test_master_playlist_resolves_to_its_highest_bandwidth_variant():
 
 
 def test_hls_parts_are_the_init_segment_then_the_media_segments():
-    from services.packager.hls_source import media_parts
+    from services.ingest.hls_source import media_parts
 
     playlist = '#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\n0.m4s\n#EXTINF:2,\nsub/1.m4s\n#EXT-X-ENDLIST\n'
     assert media_parts(playlist, "http://example.com/v/index.m3u8") == [

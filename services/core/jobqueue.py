@@ -33,7 +33,7 @@ UNENHANCED_JOB = "services.worker.jobs.publish_unenhanced"
 UNENHANCED_FAILED_CALLBACK = "services.worker.jobs.unenhanced_failed"
 WARM_JOB = "services.worker.jobs.warm_model"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
-INGEST_JOB = "services.packager.ingest.ingest_video"
+INGEST_JOB = "services.ingest.jobs.ingest_video"
 SWEEP_JOB = "services.packager.sweep.sweep_streams"
 
 # Transient failures (S3 down, a worker killed) are retried; bad media never raises.

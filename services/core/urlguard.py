@@ -3,7 +3,7 @@
 A URL is allowed only if every address its host resolves to is public, unless the host,
 or the address, is named in `ingest_allow_hosts`. The ingest job calls this again for
 every redirect, so a public URL cannot bounce to a private one, and connects only to the
-address checked here (`services.packager.fetch`), so a DNS answer that changes between
+address checked here (`services.ingest.fetch`), so a DNS answer that changes between
 the check and the connection (rebinding) cannot either.
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from services.core.errors import Unprocessable
-from services.packager.fetch import Fetcher
+from services.ingest.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 

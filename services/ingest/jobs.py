@@ -33,12 +33,12 @@ from services.core.storage import (
 )
 from services.core.stream_transitions import end_stream, fail_stream
 from services.core.streams import StreamStore
-from services.packager.extract import find_media
-from services.packager.fetch import Fetcher
-from services.packager.hls_source import download_hls
+from services.ingest.extract import find_media
+from services.ingest.fetch import Fetcher
+from services.ingest.hls_source import download_hls
+from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 from services.packager.playlist import Segment, render_playlist, target_duration
 from services.packager.segmenter import segment_clip
-from services.packager.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 
 log = logging.getLogger(__name__)
 

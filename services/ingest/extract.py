@@ -18,7 +18,7 @@ from yt_dlp.networking.exceptions import HTTPError, RequestError
 from yt_dlp.utils import YoutubeDLError
 
 from services.core.errors import SharprError, Unprocessable
-from services.packager.fetch import Fetcher
+from services.ingest.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
