@@ -15,14 +15,15 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="sharpr", description="SharprAI: low-quality video in, upscaled HLS out.")
     commands = root.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="start Redis, S3, API, a worker and a packager on this machine")
+    up = commands.add_parser("up", help="start Redis, S3, API, a worker, a packager and the URL ingest on this machine")
     up.add_argument("--demo", action="store_true", help="once up, send a generated clip through and print its playlist")
 
     commands.add_parser("api", help="serve the HTTP API")
     for name, text in (("worker", "upscale clips from the 'upscale' queue"),
-                       ("packager", "package clips into HLS from the 'package' and 'ingest' queues")):
+                       ("packager", "package clips into HLS from the 'package' queue"),
+                       ("ingest", "fetch and cut whole videos (URLs, uploads) from the 'ingest' queue")):
         service = commands.add_parser(name, help=text)
-        service.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+        service.add_argument("--burst", action="store_true", help="exit once its queue is empty")
 
     prepare = commands.add_parser(
         "prepare", help="convert the model weights and build the CPU kernel or, on a GPU, the TensorRT "
@@ -98,6 +99,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         from services.packager.runner import run_packager
 
         run_packager(settings, burst=args.burst)
+    elif args.command == "ingest":
+        from services.ingest.runner import run_ingest
+
+        run_ingest(settings, burst=args.burst)
     elif args.command == "prepare":
         from services.worker.runner import prepare_models
 

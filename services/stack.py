@@ -25,7 +25,7 @@ from services.core import localservers
 from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
-SERVICES = ("api", "worker", "packager")
+SERVICES = ("api", "worker", "packager", "ingest")
 # Everything shares this machine: the worker yields the CPU to the API and the browser.
 UP_WORKER_NICE = 10
 STOP_GRACE_SECONDS = 7.0

@@ -127,14 +127,14 @@ class Stack:
 
 @pytest.fixture
 def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """API on a free port, one worker and one packager, as real child processes."""
+    """API on a free port, one worker, one packager and one ingest, as real child processes."""
     port = localservers.free_port()
     monkeypatch.setenv("SHARPR_API_PORT", str(port))
     monkeypatch.setenv("SHARPR_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     logs = tmp_path / "logs"
     logs.mkdir()
     processes = {}
-    for name in ("api", "worker", "packager"):
+    for name in ("api", "worker", "packager", "ingest"):
         log = (logs / f"{name}.log").open("wb")
         processes[name] = subprocess.Popen(
             localservers.python_command(name), env=localservers.child_env(dict(os.environ)),

@@ -15,11 +15,13 @@ import av
 import httpx
 import m3u8
 import pytest
+from rq import Queue
 from rq.job import Job
 
-from services.core.jobqueue import RETRY
+from services.core.jobqueue import INGEST_QUEUE, RETRY
 from services.core.settings import Settings, get_settings
 from services.ingest.fetch import Fetcher
+from services.ingest.runner import run_ingest
 from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
 from tests.api_client import auth
 from tests.conftest import run_queues
@@ -226,6 +228,23 @@ def test_undecodable_upload_fails_once_as_bad_media(api, redis, tmp_path):
     assert_no_server_detail(status["error"])
     job = Job.fetch(f"ingest-{grant['id']}", connection=redis)
     assert job.get_status() == "finished" and job.retries_left == RETRY.max
+
+
+def test_ingest_job_queued_under_its_old_path_runs_after_the_upgrade(api, redis, settings, tmp_path):
+    """A job queued before ingest left the packager names `services.packager.ingest`; the
+    ingest service's own runner still runs it to the end."""
+    grant = api.post("/v1/videos/uploads", json={}).json()
+    write_clip(tmp_path / "upload.mp4", seconds=1.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    body = (tmp_path / "upload.mp4").read_bytes()
+    assert httpx.post(grant["url"], data=grant["fields"], files={"file": ("v.mp4", body)}).status_code == 204
+    job = Queue(INGEST_QUEUE, connection=redis).enqueue(
+        "services.packager.ingest.ingest_video", grant["id"], job_id=f"ingest-{grant['id']}")
+
+    run_ingest(settings, burst=True)
+
+    assert job.get_status(refresh=True) == "finished"
+    status = api.get(f"/v1/streams/{grant['id']}", headers=auth(grant["token"])).json()
+    assert status["state"] == "ending" and [c["state"] for c in status["clips"]] == ["queued"], status
 
 
 def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis, site, monkeypatch):

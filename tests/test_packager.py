@@ -17,7 +17,7 @@ import pytest
 from redis import Redis
 
 from services.core import keys
-from services.core.jobqueue import PACKAGE_QUEUE, enqueue_package
+from services.core.jobqueue import PACKAGE_QUEUE, enqueue_ingest, enqueue_package
 from services.core.playlist_record import load_playlist_record, save_playlist_record
 from services.core.schemas import Clip, ClipPart, ClipState, Enhancement, StreamState
 from services.core.settings import Settings
@@ -375,3 +375,13 @@ def test_packager_imports_its_job_modules_before_forking(settings):
     )
     assert done.returncode == 0, done.stderr
     assert {"services.packager.jobs", "services.packager.sweep"} <= set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_packager_process_leaves_ingest_jobs_to_the_ingest_service(make_stream, settings):
+    """A long ingest never occupies a packager: only the ingest service takes its jobs."""
+    stream = make_stream(1)
+    ingest = enqueue_ingest(stream.redis, settings, stream.id)
+
+    run_packager(settings, burst=True)
+
+    assert ingest.get_status(refresh=True) == "queued"

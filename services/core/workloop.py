@@ -1,4 +1,4 @@
-"""Keep an RQ worker's loop running through a Redis outage, for the worker and the packager.
+"""Keep an RQ worker's loop running through a Redis outage, for every service that works a queue.
 
 Commands already retry for `jobqueue.OUTAGE_SECONDS`; past that RQ's loop quits ("found an
 unhandled exception, quitting"), and a process that nobody restarts would leave its
@@ -9,13 +9,19 @@ retry meant for 10 s never waits RQ's default ten-minute maintenance interval.
 """
 
 import contextlib
+import importlib
 import logging
 import time
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
+from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.worker import BaseWorker
+
+from services.core.jobqueue import redis_client
+from services.core.settings import Settings
+from services.core.storage import load_s3_model
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +54,26 @@ def keep_working(new_worker: Callable[[], BaseWorker], *, burst: bool, logging_l
         # A loop that had run well for a while starts over from the shortest wait.
         ran_long = time.monotonic() - started > 2 * LONGEST_WAIT_SECONDS
         wait = FIRST_WAIT_SECONDS if ran_long else min(wait * 2, LONGEST_WAIT_SECONDS)
+
+
+def work_queue_forking(settings: Settings, name: str, jobs: tuple[str, ...], *, burst: bool) -> None:
+    """Work queue `name` with RQ's forking `Worker`: a fresh child per job, so a job that
+    crashes (a remux, a decoder) cannot take the service down. Only for services that
+    import no torch or CUDA, which must not fork. `jobs` are the dotted paths it runs."""
+    redis = redis_client(settings.redis_url)
+    queue = Queue(name, connection=redis)
+    log.info("event=work_loop_start queue=%s burst=%s", name, burst)
+    # Imported once here, so each forked job inherits the modules: imported in the child
+    # they cost a third of a CPU second per job, about a second per clip of a live stream
+    # (three package jobs), taken from the worker on a machine that runs both.
+    for job in jobs:
+        importlib.import_module(job.rsplit(".", 1)[0])
+    load_s3_model(settings)  # likewise botocore's S3 model, ~0.1 s a job
+    # A short worker TTL makes RQ block on the queue for 15 s at a time (TTL - 15), so the
+    # scheduler, which moves delayed retries back onto their queue, is checked that often;
+    # with RQ's defaults it waited up to ten minutes after a Redis restart.
+    keep_working(
+        lambda: Worker([queue], connection=redis, worker_ttl=SCHEDULER_CHECK_SECONDS + 15,
+                       maintenance_interval=SCHEDULER_CHECK_SECONDS),
+        burst=burst, logging_level=settings.log_level,
+    )
