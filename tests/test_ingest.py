@@ -18,7 +18,7 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from services.core.jobqueue import INGEST_QUEUE, RETRY
+from services.core.jobqueue import INGEST_QUEUE, RETRY, enqueue_ingest
 from services.core.settings import Settings, get_settings
 from services.ingest.fetch import Fetcher
 from services.ingest.runner import run_ingest
@@ -245,6 +245,12 @@ def test_ingest_job_queued_under_its_old_path_runs_after_the_upgrade(api, redis,
     assert job.get_status(refresh=True) == "finished"
     status = api.get(f"/v1/streams/{grant['id']}", headers=auth(grant["token"])).json()
     assert status["state"] == "ending" and [c["state"] for c in status["clips"]] == ["queued"], status
+
+
+def test_ingest_job_may_run_longer_than_the_longest_video_it_accepts(settings, redis):
+    """It may re-encode the whole video: the other jobs' timeout would cut long ones off."""
+    job = enqueue_ingest(redis, settings, "a-stream")
+    assert job.timeout > settings.ingest_max_seconds > settings.job_timeout_seconds
 
 
 def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis, site, monkeypatch):

@@ -139,10 +139,24 @@ def enqueue_package(
     )
 
 
+# An ingest fetches a video up to `ingest_max_seconds` long and may re-encode it whole: in
+# software, a 1080p or 60-fps source takes about its own length or more on a small CPU,
+# hence twice the length; fetching up to `ingest_max_bytes`, cutting and uploading get a
+# margin of their own. A shorter limit would kill long ingests the settings accept.
+INGEST_REENCODE_FACTOR = 2
+INGEST_MARGIN_SECONDS = 1800
+
+
+def ingest_job_timeout(settings: Settings) -> int:
+    """The ingest job's timeout, sized to the longest video ingest accepts."""
+    sized = settings.ingest_max_seconds * INGEST_REENCODE_FACTOR + INGEST_MARGIN_SECONDS
+    return max(settings.job_timeout_seconds, round(sized))
+
+
 def enqueue_ingest(redis: Redis, settings: Settings, stream_id: str) -> Job:
     return _enqueue(
         redis, INGEST_QUEUE, INGEST_JOB, f"ingest-{stream_id}",
-        settings.job_timeout_seconds, stream_id,
+        ingest_job_timeout(settings), stream_id,
     )
 
 
