@@ -4,9 +4,7 @@ A local HTTP server (a thread on 127.0.0.1) stands in for the remote site; every
 is real: yt-dlp's generic extractor, Redis, S3, the RQ jobs, PyAV.
 """
 
-import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +24,7 @@ from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import huge_header, moving_pattern, write_clip
+from tests.remote_site import serving
 
 WIDTH, HEIGHT, FPS = 64, 36, 15
 FRAME = 1 / FPS
@@ -104,39 +103,13 @@ def test_webm_source_is_reencoded_to_h264(tmp_path):
     assert reencode_reason(info, plan_cuts(info, 2.0), clip_max_seconds=3.0) == "video codec vp8"
 
 
-class _Site(http.server.SimpleHTTPRequestHandler):
-    """Files from the test's folder; `/away?to=URL` redirects; every path is recorded."""
-
-    requests: list[str]
-
-    def do_GET(self) -> None:
-        self.requests.append(self.path)
-        if self.path.startswith("/away?to="):
-            self.send_response(302)
-            self.send_header("Location", self.path.removeprefix("/away?to="))
-            self.end_headers()
-            return
-        super().do_GET()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[str, list[str], Path]]:
     """(base URL, requested paths, served folder) of an HTTP server on 127.0.0.1."""
     folder = tmp_path / "site"
     folder.mkdir()
-    requests: list[str] = []
-    handler = type("Site", (_Site,), {"requests": requests})
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", requests, folder
-    server.shutdown()
-    server.server_close()
+    with serving(folder) as served:
+        yield served.url, served.requests, folder
 
 
 @pytest.fixture
@@ -300,33 +273,64 @@ def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
     assert abs(frames[-1].time + FRAME - 3.0) <= FRAME
 
 
-def test_hls_source_is_fetched_part_by_part_through_its_master_playlist(
-    loopback_allowed, api, redis, site, tmp_path
-):
+def hls_segments(tmp_path: Path, folder: Path) -> list[Path]:
+    """A 4-s H.264/AAC video cut into two MPEG-TS segments in `folder`, as an HLS site has it."""
     from services.packager.segmenter import segment_clip
 
-    base, requests, folder = site
     write_gop_clip(tmp_path / "source.mp4", seconds=4.0, gop=2 * FPS)
     segmented = segment_clip(tmp_path / "source.mp4", folder, seq=0, offset=0.0, segment_seconds=2.0)
     assert len(segmented.segments) == 2
-    media = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:3", "#EXT-X-PLAYLIST-TYPE:VOD"]
-    for segment in segmented.segments:
-        media += [f"#EXTINF:{segment.duration:.3f},", segment.name]
-    (folder / "low.m3u8").write_text("\n".join([*media, "#EXT-X-ENDLIST", ""]))
+    return [segment.path for segment in segmented.segments]
+
+
+def media_playlist(*segments: str) -> str:
+    """A finished (VOD) media playlist of 2-s segments, each given as its tag lines and URI."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-TARGETDURATION:3", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    for segment in segments:
+        lines += ["#EXTINF:2.000,", segment]
+    return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
+
+
+def ingested_seconds(api, redis, video: dict) -> float:
+    """Run the video's ingest and everything after it; the enhanced playlist's length."""
+    run_queues(redis, "ingest", "upscale", "package")
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "ended", status
+    enhanced = m3u8.loads(httpx.get(video["playlist_url"]).text)
+    assert enhanced.is_endlist
+    return sum(s.duration for s in enhanced.segments)
+
+
+def test_hls_source_is_fetched_part_by_part_through_its_master_playlist(
+    loopback_allowed, api, redis, site, tmp_path
+):
+    base, requests, folder = site
+    segments = hls_segments(tmp_path, folder)
+    (folder / "low.m3u8").write_text(media_playlist(*(path.name for path in segments)))
     (folder / "master.m3u8").write_text(
         "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=32x18\nnothing.m3u8\n"
         f"#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION={WIDTH}x{HEIGHT}\nlow.m3u8\n"
     )
     video = api.post("/v1/videos", json={"url": f"{base}/master.m3u8"}).json()
 
-    run_queues(redis, "ingest", "upscale", "package")
+    assert abs(ingested_seconds(api, redis, video) - 4.0) <= 2 * FRAME
+    assert {"/low.m3u8"} | {f"/{path.name}" for path in segments} <= set(requests)
 
-    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
-    assert status["state"] == "ended", status
-    enhanced = m3u8.loads(httpx.get(video["playlist_url"]).text)
-    assert enhanced.is_endlist
-    assert abs(sum(s.duration for s in enhanced.segments) - 4.0) <= 2 * FRAME
-    assert {"/low.m3u8"} | {f"/{s.name}" for s in segmented.segments} <= set(requests)
+
+def test_hls_source_of_byte_ranges_in_one_file_is_fetched_range_by_range(
+    loopback_allowed, api, redis, site, tmp_path
+):
+    """Both segments in one file, the second range without an offset (RFC 8216 §4.3.2.2)."""
+    base, requests, folder = site
+    first, second = (path.read_bytes() for path in hls_segments(tmp_path, tmp_path))
+    (folder / "all.ts").write_bytes(first + second)
+    (folder / "index.m3u8").write_text(media_playlist(
+        f"#EXT-X-BYTERANGE:{len(first)}@0\nall.ts", f"#EXT-X-BYTERANGE:{len(second)}\nall.ts"))
+    video = api.post("/v1/videos", json={"url": f"{base}/index.m3u8"}).json()
+
+    # The whole file twice would be 8 s; a server that ignored the ranges fails the fetch.
+    assert abs(ingested_seconds(api, redis, video) - 4.0) <= 2 * FRAME
+    assert requests.count("/all.ts") >= 2
 
 
 @pytest.mark.parametrize(("playlist", "code"), [
@@ -353,9 +357,49 @@ def test_master_playlist_resolves_to_its_highest_bandwidth_variant():
 
 
 def test_hls_parts_are_the_init_segment_then_the_media_segments():
-    from services.ingest.hls_source import media_parts
+    from services.ingest.hls_source import Part, media_parts
 
     playlist = '#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\n0.m4s\n#EXTINF:2,\nsub/1.m4s\n#EXT-X-ENDLIST\n'
     assert media_parts(playlist, "http://example.com/v/index.m3u8") == [
-        "http://example.com/v/init.mp4", "http://example.com/v/0.m4s", "http://example.com/v/sub/1.m4s",
+        Part("http://example.com/v/init.mp4"), Part("http://example.com/v/0.m4s"),
+        Part("http://example.com/v/sub/1.m4s"),
     ]
+
+
+def test_hls_init_segment_is_written_again_wherever_the_map_changes():
+    from services.ingest.hls_source import Part, media_parts
+
+    playlist = ('#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-MAP:URI="a.mp4"\n#EXTINF:2,\n0.m4s\n#EXTINF:2,\n1.m4s\n'
+                '#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="b.mp4"\n#EXTINF:2,\n2.m4s\n'
+                '#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="b.mp4"\n#EXTINF:2,\n3.m4s\n#EXT-X-ENDLIST\n')
+    assert [part.url.rsplit("/", 1)[1] for part in media_parts(playlist, "http://example.com/v/i.m3u8")] == [
+        "a.mp4", "0.m4s", "1.m4s", "b.mp4", "2.m4s", "3.m4s"]
+    assert all(part == Part(part.url) for part in media_parts(playlist, "http://example.com/v/i.m3u8"))
+
+
+def test_hls_byte_ranges_follow_one_another_when_they_name_no_offset():
+    from services.ingest.hls_source import Part, media_parts
+
+    playlist = ('#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-MAP:URI="all.mp4",BYTERANGE="700"\n'
+                '#EXTINF:2,\n#EXT-X-BYTERANGE:1000@700\nall.mp4\n#EXTINF:2,\n#EXT-X-BYTERANGE:500\nall.mp4\n'
+                '#EXTINF:2,\n#EXT-X-BYTERANGE:300@0\nother.ts\n#EXT-X-ENDLIST\n')
+    assert media_parts(playlist, "http://example.com/v/i.m3u8") == [
+        Part("http://example.com/v/all.mp4", (0, 700)), Part("http://example.com/v/all.mp4", (700, 1000)),
+        Part("http://example.com/v/all.mp4", (1700, 500)), Part("http://example.com/v/other.ts", (0, 300)),
+    ]
+
+
+@pytest.mark.parametrize("playlist", [
+    "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:500\na.ts\n#EXT-X-ENDLIST\n",  # no range before it
+    "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:5@0\na.ts\n#EXTINF:2,\n#EXT-X-BYTERANGE:5\nb.ts\n#EXT-X-ENDLIST\n",
+    "#EXTM3U\n#EXTINF:2,\n#EXT-X-BYTERANGE:lots\na.ts\n#EXT-X-ENDLIST\n",
+    "#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=64x36\nlow.m3u8\n",  # a variant without BANDWIDTH
+])
+def test_hls_playlists_that_cannot_be_read_are_refused_as_unsupported(playlist):
+    from services.core.errors import SharprError
+    from services.ingest.hls_source import media_parts, pick_variant
+
+    with pytest.raises(SharprError) as refused:
+        pick_variant(playlist, "http://example.com/v/index.m3u8")
+        media_parts(playlist, "http://example.com/v/index.m3u8")
+    assert refused.value.code == "unsupported_source"

@@ -101,14 +101,20 @@ class Fetcher:
         raise BadRequest(f"more than {self.max_redirects} redirects", code="too_many_redirects")
 
     def download(
-        self, url: str, dest: Path, headers: dict[str, str] | None = None, *, append: bool = False
+        self, url: str, dest: Path, headers: dict[str, str] | None = None, *, append: bool = False,
+        byte_range: tuple[int, int] | None = None,
     ) -> int:
-        """Stream `url` into `dest` (after what it holds, if `append`); returns dest's size.
+        """Stream `url`, or its `(offset, length)` bytes, into `dest` (after what it holds,
+        if `append`); returns dest's size.
 
         The byte cap counts the whole of `dest`, so parts appended one by one (HLS
         segments) share one limit.
         """
-        with self._ok_response(url, headers) as response:
+        expect = 200
+        if byte_range is not None:
+            offset, length = byte_range
+            headers, expect = {**(headers or {}), "Range": f"bytes={offset}-{offset + length - 1}"}, 206
+        with self._ok_response(url, headers, expect) as response:
             declared = int(response.headers.get("content-length") or 0)
             if declared > self.max_bytes:
                 raise self.too_large()
@@ -132,13 +138,17 @@ class Fetcher:
         return body.decode("utf-8", errors="replace")
 
     @contextmanager
-    def _ok_response(self, url: str, headers: dict[str, str] | None) -> Iterator[httpx.Response]:
-        """An open 200 response to read from; closed afterwards, and a transport error
-        while reading it becomes `fetch_failed`."""
+    def _ok_response(
+        self, url: str, headers: dict[str, str] | None, expect: int = 200
+    ) -> Iterator[httpx.Response]:
+        """An open response of status `expect` to read from (206 for a range: a server that
+        ignores the range would send the whole resource); closed afterwards, and a
+        transport error while reading it becomes `fetch_failed`."""
         response = self.open(url, headers=headers)
         try:
-            if response.status_code != 200:
-                raise Unprocessable(f"{url} answered HTTP {response.status_code}", code="fetch_failed")
+            if response.status_code != expect:
+                raise Unprocessable(f"{url} answered HTTP {response.status_code}, not {expect}",
+                                    code="fetch_failed")
             yield response
         except httpx.HTTPError as error:
             raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error

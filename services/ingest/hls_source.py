@@ -1,54 +1,108 @@
 """Downloads a finished HLS video (VOD) into one local file, every request through the Fetcher.
 
-MPEG-TS segments are concatenated as they are (a TS stream may be cut and joined at packet
-boundaries); fMP4 segments follow their `#EXT-X-MAP` init segment, which makes one valid
-fragmented MP4. A master playlist is resolved to its highest-bandwidth variant. Encrypted
-and live (no `#EXT-X-ENDLIST`) playlists are refused: the first needs keys we should not
-fetch for others, the second never ends.
+The playlists are read with the `m3u8` library. MPEG-TS segments are concatenated as they
+are (a TS stream may be cut and joined at packet boundaries); fMP4 segments follow their
+`#EXT-X-MAP` init segment, written again wherever the map changes, as FFmpeg's own HLS
+reader feeds them. `#EXT-X-BYTERANGE` segments are fetched as HTTP ranges. A master playlist
+is resolved to its highest-bandwidth variant. Encrypted and live (no `#EXT-X-ENDLIST`)
+playlists are refused: the first needs keys we should not fetch for others, the second
+never ends.
 """
 
-import itertools
 import logging
-import re
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin
+
+import m3u8
 
 from services.core.errors import Unprocessable
 from services.ingest.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
-BANDWIDTH = re.compile(r"BANDWIDTH=(\d+)")
-MAP_URI = re.compile(r'#EXT-X-MAP:.*URI="([^"]+)"')
+
+@dataclass(frozen=True)
+class Part:
+    """What to append to the local file next: a whole resource, or the `(offset, length)`
+    bytes of it."""
+
+    url: str
+    byte_range: tuple[int, int] | None = None
+
+    @property
+    def end(self) -> int | None:
+        return None if self.byte_range is None else sum(self.byte_range)
+
+
+def parse(text: str, url: str) -> m3u8.M3U8:
+    """The playlist at `url`, its URIs resolved against it; `unsupported_source` if m3u8
+    cannot read it."""
+    try:
+        return m3u8.loads(text, uri=url)
+    except Exception as error:  # m3u8 fails by whatever its parser meets (KeyError, ValueError...)
+        raise Unprocessable(
+            f"the HLS playlist cannot be read: {error!r}", code="unsupported_source"
+        ) from error
 
 
 def pick_variant(text: str, base: str) -> str | None:
     """The highest-bandwidth variant of a master playlist (RFC 8216 §4.3.4.2), or None."""
-    best: tuple[int, str] | None = None
-    lines = text.splitlines()
-    for line, following in itertools.pairwise(lines):
-        if line.startswith("#EXT-X-STREAM-INF"):
-            match = BANDWIDTH.search(line)
-            bandwidth = int(match[1]) if match else 0
-            if best is None or bandwidth > best[0]:
-                best = (bandwidth, urljoin(base, following.strip()))
-    return best[1] if best else None
+    playlist = parse(text, base)
+    if not playlist.is_variant:
+        return None
+    best = max(playlist.playlists, key=lambda variant: variant.stream_info.bandwidth or 0)
+    return best.absolute_uri
 
 
-def media_parts(text: str, base: str) -> list[str]:
-    """Absolute URLs of the init segment (if any) and the media segments, in order."""
-    if "#EXT-X-ENDLIST" not in text:
-        raise Unprocessable("the HLS video is live (no #EXT-X-ENDLIST); give a finished video",
-                            code="unsupported_source")
-    for line in text.splitlines():
-        if line.startswith("#EXT-X-KEY") and "METHOD=NONE" not in line:
-            raise Unprocessable("the HLS video is encrypted", code="unsupported_source")
-    init = [urljoin(base, match[1]) for match in MAP_URI.finditer(text)][:1]
-    segments = [urljoin(base, line.strip()) for line in text.splitlines()
-                if line.strip() and not line.startswith("#")]
-    if not segments:
+def media_parts(text: str, base: str) -> list[Part]:
+    """The init sections and media segments of a media playlist, in the order to append them."""
+    playlist = parse(text, base)
+    if not playlist.is_endlist:
+        raise Unprocessable(
+            "the HLS video is live (no #EXT-X-ENDLIST); give a finished video",
+            code="unsupported_source",
+        )
+    if any(key is not None and (key.method or "").upper() != "NONE" for key in playlist.keys):
+        raise Unprocessable("the HLS video is encrypted", code="unsupported_source")
+    if not playlist.segments:
         raise Unprocessable("the HLS playlist lists no segments", code="not_video")
-    return init + segments
+    parts: list[Part] = []
+    init: Part | None = None
+    previous: Part | None = None
+    for segment in playlist.segments:
+        if (section := segment.init_section) is not None:
+            # A map's byte range without an offset starts at the resource's first byte.
+            current = _ranged(section.absolute_uri, section.byterange, follows=0)
+            if current != init:
+                parts.append(current)
+                init = current
+        # A segment's range without an offset follows the previous segment's range (§4.3.2.2).
+        follows = (
+            previous.end if previous is not None and previous.url == segment.absolute_uri else None
+        )
+        previous = _ranged(segment.absolute_uri, segment.byterange, follows)
+        parts.append(previous)
+    return parts
+
+
+def _ranged(url: str, byterange: str | None, follows: int | None) -> Part:
+    """`url` with its `n[@o]` byte range, if any; `follows` is where a range without `@o`
+    starts (None: such a range is an error)."""
+    if not byterange:
+        return Part(url)
+    length, _, offset = byterange.partition("@")
+    if not length.isdigit() or not (offset or "0").isdigit():
+        raise Unprocessable(
+            f"the HLS byte range {byterange!r} is not n[@o]", code="unsupported_source"
+        )
+    if offset:
+        return Part(url, (int(offset), int(length)))
+    if follows is None:
+        raise Unprocessable(
+            "an HLS byte range has no offset and follows no range of its resource",
+            code="unsupported_source",
+        )
+    return Part(url, (follows, int(length)))
 
 
 def download_hls(fetcher: Fetcher, url: str, dest: Path, headers: dict[str, str]) -> int:
@@ -60,6 +114,6 @@ def download_hls(fetcher: Fetcher, url: str, dest: Path, headers: dict[str, str]
     dest.write_bytes(b"")
     size = 0
     for part in media_parts(text, url):
-        size = fetcher.download(part, dest, headers, append=True)
+        size = fetcher.download(part.url, dest, headers, append=True, byte_range=part.byte_range)
     log.info("hls source fetched url=%s bytes=%d", url, size)
     return size
