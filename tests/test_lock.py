@@ -84,4 +84,4 @@ def test_the_cpu_worker_gets_the_cpu_torch_and_the_api_no_torch():
     assert pins_with_hashes(REQUIREMENTS / "lock-worker-cpu.txt")["torch"][0] == "2.13.0+cpu"
     assert "torch" not in pins_with_hashes(REQUIREMENTS / "lock-api.txt")
     assert {path.name for path in IMAGE_LOCKS} == {
-        "lock-api.txt", "lock-packager.txt", "lock-worker-cpu.txt"}
+        "lock-api.txt", "lock-packager.txt", "lock-ingest.txt", "lock-worker-cpu.txt"}
