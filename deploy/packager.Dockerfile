@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# Packager image: RQ worker on queues "package" and "ingest". PyAV's manylinux wheel
-# carries its own FFmpeg, so the image needs no system codecs and no torch.
+# Packager image: RQ worker on queue "package". PyAV's manylinux wheel carries its own
+# FFmpeg, so the image needs no system codecs and no torch.
 # Build from the repository root:  docker build -f deploy/packager.Dockerfile -t sharpr/packager .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -29,5 +29,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER sharpr
 WORKDIR /app
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "/opt/sharpr/worker_healthcheck.py", "package", "ingest"]
+  CMD ["python", "/opt/sharpr/worker_healthcheck.py", "package"]
 CMD ["sharpr", "packager"]

@@ -18,7 +18,7 @@ import yaml
 from redis import Redis
 from rq import Queue
 
-from services.core.jobqueue import UPSCALE_QUEUE
+from services.core.jobqueue import INGEST_QUEUE, PACKAGE_QUEUE, UPSCALE_QUEUE, ingest_job_timeout
 from services.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,10 +72,10 @@ def test_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:
 
 def test_compose_gpu_stack_waits_for_healthy_dependencies_and_scales_workers(tmp_path: Path) -> None:
     services = rendered_compose(tmp_path, "compose.yaml")["services"]
-    assert set(services) == {"redis", "s3", "api", "packager", "worker"}
+    assert set(services) == {"redis", "s3", "api", "packager", "ingest", "worker"}
     for name in ("redis", "s3", "api"):
         assert services[name]["healthcheck"]["test"], name
-    for name in ("api", "packager", "worker"):
+    for name in ("api", "packager", "ingest", "worker"):
         conditions = {dep["condition"] for dep in services[name]["depends_on"].values()}
         assert conditions == {"service_healthy"}, name
 
@@ -103,9 +103,18 @@ def test_compose_cpu_override_drops_the_gpu_reservation(tmp_path: Path) -> None:
     assert worker["environment"]["SHARPR_BACKEND"] == "torch"
 
 
+def test_compose_ingest_never_takes_the_cpu_the_live_clips_need(tmp_path: Path) -> None:
+    """A whole-video re-encode is bounded in cores, and on a CPU-only box it also yields
+    to the workers when they compete."""
+    ingest = rendered_compose(tmp_path, "compose.yaml")["services"]["ingest"]
+    assert float(ingest["deploy"]["resources"]["limits"]["cpus"]) > 0
+    cpu = rendered_compose(tmp_path, "compose.yaml", "compose.cpu.yaml")["services"]
+    assert cpu["ingest"]["cpu_shares"] < cpu["worker"].get("cpu_shares", 1024)
+
+
 def test_compose_environment_builds_valid_production_settings(tmp_path: Path) -> None:
     services = rendered_compose(tmp_path, "compose.yaml")["services"]
-    for name in ("api", "packager", "worker"):
+    for name in ("api", "packager", "ingest", "worker"):
         env = services[name]["environment"]
         settings = settings_from_env(env)
         assert settings.env == "prod"
@@ -133,6 +142,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
     [
         ("api.Dockerfile", '["sharpr", "api"]'),
         ("packager.Dockerfile", '["sharpr", "packager"]'),
+        ("ingest.Dockerfile", '["sharpr", "ingest"]'),
         ("worker-cpu.Dockerfile", '["sharpr", "worker"]'),
         ("worker-gpu.Dockerfile", '["sharpr", "worker"]'),
     ],
@@ -147,7 +157,7 @@ def test_dockerfiles_are_multi_stage_non_root_with_a_healthcheck(dockerfile: str
         assert "torch==" not in text and "[worker" not in text  # the API image stays small
 
 
-@pytest.mark.parametrize("image", ["api", "packager", "worker-cpu"])
+@pytest.mark.parametrize("image", ["api", "packager", "ingest", "worker-cpu"])
 def test_cpu_images_install_their_lock_with_hashes_and_the_project_without_deps(image: str) -> None:
     """The images run the versions the tests ran with (requirements/, README "Dependencies")."""
     text = (DEPLOY / f"{image}.Dockerfile").read_text()
@@ -160,6 +170,12 @@ def test_cpu_images_install_their_lock_with_hashes_and_the_project_without_deps(
     assert project == ["--no-deps", "--no-build-isolation", "."]
     assert f"COPY {lock} ./requirements/" in text
     assert f"!{lock}" in (DEPLOY / f"{image}.Dockerfile.dockerignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(("image", "queue"), [("packager", PACKAGE_QUEUE), ("ingest", INGEST_QUEUE)])
+def test_queue_service_images_check_the_worker_on_their_own_queue(image: str, queue: str) -> None:
+    text = (DEPLOY / f"{image}.Dockerfile").read_text()
+    assert f'CMD ["python", "/opt/sharpr/worker_healthcheck.py", "{queue}"]' in text
 
 
 def test_gpu_image_pins_matching_torch_and_torch_tensorrt() -> None:
@@ -221,26 +237,59 @@ def test_schema_validation_catches_a_misspelt_field() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
-def test_keda_scales_workers_from_zero_on_the_rq_upscale_list(rendered: list[dict[str, Any]]) -> None:
-    scaled = find(rendered, "ScaledObject", "worker")
+def scaled_on_queue(rendered: list[dict[str, Any]], name: str, queue: str) -> dict[str, Any]:
+    """The spec of KEDA's ScaledObject `name`, checked to own its Deployment's count and to
+    measure the RQ list of `queue` with the password from the Secret."""
+    scaled = find(rendered, "ScaledObject", name)
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     spec = scaled["spec"]
     target = find(rendered, "Deployment", spec["scaleTargetRef"]["name"])
     assert "replicas" not in target["spec"]  # KEDA owns the count
-    assert spec["minReplicaCount"] == 0 < spec["maxReplicaCount"]
+    assert 0 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
     assert spec["cooldownPeriod"] > 0
 
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "redis"
+    trigger = next(t for t in spec["triggers"] if t["type"] == "redis")
     metadata = trigger["metadata"]
-    # The list KEDA measures is the one RQ pushes upscale jobs onto (no connection is made).
-    assert metadata["listName"] == Queue(UPSCALE_QUEUE, connection=Redis()).key
+    # The list KEDA measures is the one RQ pushes the queue's jobs onto (no connection is made).
+    assert metadata["listName"] == Queue(queue, connection=Redis()).key
     assert int(metadata["listLength"]) >= 1
     assert re.fullmatch(r"[\w.-]+:\d+", metadata["address"])
 
     auth = find(rendered, "TriggerAuthentication", trigger["authenticationRef"]["name"])
     (ref,) = auth["spec"]["secretTargetRef"]
     assert ref["parameter"] == "password" and ref["name"] == "sharpr-secrets"
+    return spec
+
+
+def test_keda_scales_workers_from_zero_on_the_rq_upscale_list(rendered: list[dict[str, Any]]) -> None:
+    spec = scaled_on_queue(rendered, "worker", UPSCALE_QUEUE)
+    assert spec["minReplicaCount"] == 0
+    assert [t["type"] for t in spec["triggers"]] == ["redis"]
+
+
+def test_keda_scales_the_ingest_on_its_own_list_and_its_busy_pods(rendered: list[dict[str, Any]]) -> None:
+    """Waiting videos are on the list; running ones left it, so their CPU counts them."""
+    spec = scaled_on_queue(rendered, "ingest", INGEST_QUEUE)
+    assert spec["scaleTargetRef"]["name"] == "ingest" and spec["minReplicaCount"] >= 1
+    cpu = next(t for t in spec["triggers"] if t["type"] == "cpu")
+    assert cpu["metricType"] == "Utilization" and 0 < int(cpu["metadata"]["value"]) < 100
+    (container,) = pod_spec(rendered, "ingest")["containers"]
+    assert container["resources"]["requests"]["cpu"]  # what the cpu trigger divides by
+
+
+def test_ingest_pods_may_finish_the_longest_ingest_before_they_stop(rendered: list[dict[str, Any]]) -> None:
+    """A scale-down or a rollout is RQ's warm shutdown: the running ingest ends first."""
+    assert pod_spec(rendered, "ingest")["terminationGracePeriodSeconds"] >= ingest_job_timeout(Settings())
+
+
+@pytest.mark.parametrize(("name", "queue"), [("packager", PACKAGE_QUEUE), ("ingest", INGEST_QUEUE)])
+def test_queue_service_probes_check_the_worker_on_their_own_queue(
+    rendered: list[dict[str, Any]], name: str, queue: str
+) -> None:
+    (container,) = pod_spec(rendered, name)["containers"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["exec"]["command"][-1:] == [queue], (name, probe)
+        assert container[probe]["exec"]["command"][-2].endswith("worker_healthcheck.py")
 
 
 def test_gpu_workers_get_whole_gpus_shared_memory_and_time_to_finish() -> None:
@@ -273,7 +322,7 @@ def test_production_images_are_pinned_by_digest() -> None:
         for container in doc["spec"]["template"]["spec"]["containers"]
         if container["image"].startswith("ghcr.io/sharprai/")
     ]
-    assert len(images) == 3
+    assert len(images) == 4
     assert all(re.search(r"@sha256:[0-9a-f]{64}$", image) for image in images), images
 
 
@@ -283,7 +332,7 @@ def test_secrets_come_from_secret_refs_and_settings_from_the_configmap(
     config = find(rendered, "ConfigMap", "sharpr-settings")["data"]
     assert not SECRET_SETTINGS & set(config)
     settings_from_env({**config, "SHARPR_S3_SECRET_KEY": "from-the-secret"})
-    for name in ("api", "packager", "worker"):
+    for name in ("api", "packager", "ingest", "worker"):
         (container,) = pod_spec(rendered, name)["containers"]
         assert {"configMapRef": {"name": "sharpr-settings"}} in container["envFrom"]
         env = {e["name"]: e for e in container["env"]}
