@@ -51,7 +51,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             shutil.copyfileobj(source, outputfile)
             return
         while chunk := source.read(CHUNK_BYTES):
-            outputfile.write(chunk)
+            try:
+                outputfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client read what it wanted (yt-dlp sniffing the start) and left
             time.sleep(len(chunk) / self.bytes_per_second)
 
     def log_message(self, *args: object) -> None:
