@@ -52,6 +52,7 @@ def test_a_worker_killed_under_sharpr_up_is_restarted_and_its_clip_reruns(cluste
         wait_for(lambda: streams.get_clip(stream["id"], 0).frames_done > 0, 90, "clip 0 started", interval=0.05)
         first_worker = service_pid(stack, "worker")
         assert first_worker is not None
+        assert all(service_pid(stack, name) for name in ("api", "packager", "ingest"))
         os.killpg(first_worker, signal.SIGKILL)
 
         wait_for(lambda: "event=service_restarted service=worker" in cluster.log("stack"), 60, "worker restarted")
