@@ -1,0 +1,172 @@
+"""Encoding video: the one place that knows how our H.264 files are made.
+
+Every MP4 the project encodes (an upscaled clip, a source that could not be copied) is
+H.264 yuv420p with even sides, a forced IDR keyframe at every segment boundary and none
+between (so HLS segments cut cleanly), each frame's real duration on its packet, and an
+AAC 48 kHz stereo track from time zero to the video's end. Frame times are kept as given
+(VFR allowed) on a 90 kHz clock.
+"""
+
+import logging
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import av
+from av.video.frame import PictureType
+
+from services.media.audio import AacTrack, AudioChunk
+from services.media.parts import PartCallback, PartSplitter
+from services.media.reader import FrameBatch
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TIME_BASE = Fraction(1, 90000)
+# Far longer than any clip: keyframes come only where the writer forces them.
+GOP_FRAMES = 100_000
+
+
+@lru_cache
+def h264_encoder() -> str:
+    """`h264_nvenc` where the encoder really opens (a GPU with NVENC), else `libx264`.
+
+    PyAV's wheels list `h264_nvenc` on every machine, so only opening it tells: it fails
+    at once without a GPU, driver or NVENC unit (H100-class GPUs have none).
+    """
+    if "h264_nvenc" in av.codecs_available:
+        try:
+            context = av.CodecContext.create("h264_nvenc", "w")
+            context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+            context.time_base = Fraction(1, 30)
+            context.open()
+            return "h264_nvenc"
+        except (av.error.FFmpegError, ValueError) as error:
+            log.info("event=nvenc_unavailable error=%r", str(error))
+    return "libx264"
+
+
+def encoder_options(encoder: str, preset: str) -> dict[str, str]:
+    """Forced keyframes are IDR (a segment can start playback) and no scene cut adds one."""
+    if encoder == "h264_nvenc":
+        return {"preset": "p4", "forced-idr": "1", "no-scenecut": "1"}
+    return {"preset": preset, "forced-idr": "1", "sc_threshold": "0"}
+
+
+class VideoWriter:
+    """An MP4 of frames given with their times in seconds: H.264 plus AAC audio.
+
+    `audio` is laid under the video (silence where it has none); with `audio=None` the
+    file has no audio track. With `parts`, each segment is also written to its own MP4 in
+    that directory and handed to `on_part` as soon as it is encoded.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        *,
+        keyframe_seconds: float,
+        preset: str,
+        audio: Iterator[AudioChunk] | None,
+        parts: Path | None = None,
+        on_part: PartCallback | None = None,
+    ) -> None:
+        # 4:2:0 needs even sides; an odd output (scale 3 of an odd input) loses one line.
+        self.width, self.height = width - width % 2, height - height % 2
+        self.segment = keyframe_seconds
+        self.next_boundary = 0.0
+        self.container = av.open(str(path), "w", format="mp4")
+        encoder = h264_encoder()
+        self.video = self.container.add_stream(encoder, options=encoder_options(encoder, preset))
+        self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, "yuv420p"
+        self.video.time_base = OUTPUT_TIME_BASE
+        self.video.codec_context.time_base = OUTPUT_TIME_BASE
+        self.video.codec_context.gop_size = GOP_FRAMES
+        self.splitter = (
+            PartSplitter(parts, self.container, on_part)
+            if parts is not None and on_part is not None
+            else None
+        )
+        self.audio = AacTrack(self.container, audio, self._mux_any) if audio is not None else None
+        self.last_pts = -1
+        self.held: av.VideoFrame | None = None
+        self.durations: dict[int, int] = {}
+
+    def write(self, batch: FrameBatch) -> None:
+        """RGB frames, cropped to the even size if the batch is a line over."""
+        for image, time in zip(batch.frames, batch.times):
+            self.write_frame(
+                av.VideoFrame.from_ndarray(image[: self.height, : self.width], format="rgb24"), time
+            )
+
+    def write_frame(self, frame: av.VideoFrame, time: float) -> None:
+        """One frame (any format; the encoder converts it) shown from `time` seconds."""
+        pts = max(round(time * OUTPUT_TIME_BASE.denominator), self.last_pts + 1)  # increasing
+        frame.pts, frame.time_base = pts, OUTPUT_TIME_BASE
+        # A decoded frame keeps its source's picture type, which the encoder would obey.
+        frame.pict_type = PictureType.NONE
+        if time >= self.next_boundary - 1e-6:
+            frame.pict_type = PictureType.I
+            if self.splitter is not None:
+                self.splitter.cuts.append(pts * OUTPUT_TIME_BASE)
+            self.next_boundary = (math.floor(time / self.segment + 1e-6) + 1) * self.segment
+        self._encode_held(pts)
+        self.held, self.last_pts = frame, pts
+
+    def close(self, end: float) -> None:
+        """Flush both encoders; `end` is the video's length in seconds."""
+        self._encode_held(max(round(end * OUTPUT_TIME_BASE.denominator), self.last_pts + 1))
+        self._mux_video(self.video.encode(None))
+        if self.audio is not None:
+            self.audio.finish(end)
+        self.container.close()
+        if self.splitter is not None:
+            self.splitter.close()
+
+    def _encode_held(self, next_pts: int) -> None:
+        """Encode the frame before this one, now that its duration is known.
+
+        The muxer takes the last sample's length from its packet, so without a duration
+        the MP4 would end early and the segments after it would start out of step.
+        """
+        if self.held is None:
+            return
+        self.durations[self.held.pts] = next_pts - self.held.pts
+        if self.audio is not None:
+            self.audio.write_until(float(self.held.pts * OUTPUT_TIME_BASE))
+        self._mux_video(self.video.encode(self.held))
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        # The H.264 encoders drop the frame's duration; put it back on each packet.
+        for packet in packets:
+            packet.duration = self.durations.pop(packet.pts, packet.duration)
+        self._mux_any(packets)
+
+    def _mux_any(self, packets: list[av.Packet]) -> None:
+        """Into the MP4, and through the splitter into the parts when there are parts."""
+        if self.splitter is None:
+            self.container.mux(packets)
+        else:
+            self.splitter.mux(packets)
+
+    def abort(self) -> None:
+        self.container.close()
+        if self.splitter is not None:
+            self.splitter.abort()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            self.abort()
