@@ -17,7 +17,7 @@ import pytest
 
 from services.core.errors import BadMedia
 from services.core.storage import open_store
-from services.worker.video import probe
+from services.worker.clip_limits import probe_clip
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import huge_header, moving_pattern, write_clip
@@ -137,12 +137,12 @@ def test_frame_rate_is_frames_over_duration_not_a_frame_budget(settings, tmp_pat
     fast = tmp_path / "fast.webm"
     write_clip(fast, seconds=2.0, fps=240, audio=False)
     with pytest.raises(BadMedia) as refused:
-        probe(fast, settings)
+        probe_clip(fast, settings)
     assert refused.value.code == "frame_rate_too_high"
     assert "240 frames per second" in refused.value.message
     at_limit = tmp_path / "at_limit.webm"
     write_clip(at_limit, seconds=1.0, fps=round(settings.clip_max_fps), audio=False)
-    assert probe(at_limit, settings).frames == round(settings.clip_max_fps)
+    assert probe_clip(at_limit, settings).frames == round(settings.clip_max_fps)
 
 
 def test_unreadable_clip_is_bad_media_with_no_server_path(settings, tmp_path):
@@ -150,7 +150,7 @@ def test_unreadable_clip_is_bad_media_with_no_server_path(settings, tmp_path):
     clip.parent.mkdir()
     clip.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8)  # EBML magic, then noise
     with pytest.raises(BadMedia) as refused:
-        probe(clip, settings)
+        probe_clip(clip, settings)
     assert refused.value.code == "bad_media"
     assert refused.value.message.startswith("the clip is not a readable video: ")
     assert "/" not in refused.value.message and "input.webm" not in refused.value.message

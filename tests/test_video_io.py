@@ -9,9 +9,10 @@ import pytest
 
 from services.core.errors import BadMedia
 from services.core.settings import Settings
+from services.media.probe import probe
+from services.worker.clip_limits import probe_clip
 from services.worker.pipeline import transcode
 from services.worker.upscaler import ResizeUpscaler
-from services.worker.video import count_frames, probe
 from tests.media import moving_pattern, write_clip
 
 FPS = 15
@@ -47,7 +48,7 @@ def test_webm_frames_are_counted_by_demuxing_though_the_header_has_no_duration(t
     written = write_clip(clip, seconds=2, fps=FPS)
     with av.open(str(clip)) as container:
         assert container.streams.video[0].frames == 0  # what MediaRecorder-style WebM tells
-    assert count_frames(clip) == written
+    assert probe(clip).frames == written
 
 
 @pytest.mark.parametrize("name", ["rec.webm", "upload.mp4"])
@@ -211,7 +212,7 @@ def test_clip_longer_than_the_limit_is_refused_by_its_packets(tmp_path, video_se
     clip = tmp_path / "long.webm"
     write_clip(clip, seconds=3.0, audio=False)
     with pytest.raises(BadMedia) as refused:
-        probe(clip, video_settings.model_copy(update={"clip_max_seconds": 2.0}))
+        probe_clip(clip, video_settings.model_copy(update={"clip_max_seconds": 2.0}))
     assert refused.value.code == "clip_too_long"
 
 
@@ -219,7 +220,7 @@ def test_clip_with_more_frames_than_the_fps_limit_allows_is_refused(tmp_path, vi
     clip = tmp_path / "fast.webm"
     write_clip(clip, seconds=1.0, fps=30, audio=False)
     with pytest.raises(BadMedia) as refused:
-        probe(clip, video_settings.model_copy(update={"clip_max_seconds": 1.0, "clip_max_fps": 10.0}))
+        probe_clip(clip, video_settings.model_copy(update={"clip_max_seconds": 1.0, "clip_max_fps": 10.0}))
     # The rate (frames over the time they span) is checked before the frame budget, which is
     # left for clips whose packets carry no timestamps.
     assert refused.value.code == "frame_rate_too_high"

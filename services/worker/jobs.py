@@ -49,9 +49,9 @@ from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
+from services.media.parts import PartFile
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
 from services.worker.upscaler import ResizeUpscaler, Upscaler
-from services.worker.video import PartFile
 
 log = logging.getLogger(__name__)
 

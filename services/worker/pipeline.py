@@ -15,18 +15,14 @@ from pathlib import Path
 
 from services.core.framesize import even
 from services.core.settings import Settings
+from services.media.audio import audio_chunks
+from services.media.parts import PartCallback
+from services.media.png_frames import PngWriter
+from services.media.reader import ClipInfo, FrameBatch, decode_batches
+from services.media.writer import VideoWriter
+from services.worker.clip_limits import probe_clip
 from services.worker.repeats import SkippingUpscaler
 from services.worker.upscaler import Upscaler, fit_frames
-from services.worker.video import (
-    ClipInfo,
-    ClipWriter,
-    FrameBatch,
-    PartCallback,
-    PngWriter,
-    audio_chunks,
-    decode_batches,
-    probe,
-)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +98,7 @@ def transcode(
     may process.
     """
     started = time.perf_counter()
-    info = probe(input_path, settings)
+    info = probe_clip(input_path, settings)
     skipping = SkippingUpscaler(upscaler, settings.repeated_frame_threshold)
     model_step = skipping if settings.skip_repeated_frames else upscaler
     upright_width, upright_height = info.upright_size
@@ -110,14 +106,17 @@ def transcode(
     if output_size is not None:
         width, height = output_size(even(width), even(height))
     if output_path.is_dir():
-        writer: ClipWriter | PngWriter = PngWriter(output_path, width, height)
+        writer: VideoWriter | PngWriter = PngWriter(output_path, width, height)
     else:
         audio = audio_chunks(input_path, info.start) if info.has_audio else iter(())
         parts = None
         if on_part is not None:
             parts = output_path.with_name(f"{output_path.stem}-parts")
             parts.mkdir(exist_ok=True)
-        writer = ClipWriter(output_path, width, height, settings, audio, parts, on_part)
+        writer = VideoWriter(
+            output_path, width, height, keyframe_seconds=settings.segment_seconds,
+            preset=settings.encoder_preset, audio=audio, parts=parts, on_part=on_part,
+        )
     stop = threading.Event()
     decoded: queue.Queue[FrameBatch | None] = queue.Queue(QUEUE_BATCHES)
     upscaled: queue.Queue[FrameBatch | None] = queue.Queue(QUEUE_BATCHES)
