@@ -21,6 +21,7 @@ from services.core.settings import Settings, get_settings
 from services.ingest.fetch import Fetcher
 from services.ingest.runner import run_ingest
 from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
+from services.media.segments import segment_clip
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import huge_header, moving_pattern, write_clip
@@ -275,8 +276,6 @@ def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
 
 def hls_segments(tmp_path: Path, folder: Path) -> list[Path]:
     """A 4-s H.264/AAC video cut into two MPEG-TS segments in `folder`, as an HLS site has it."""
-    from services.packager.segmenter import segment_clip
-
     write_gop_clip(tmp_path / "source.mp4", seconds=4.0, gop=2 * FPS)
     segmented = segment_clip(tmp_path / "source.mp4", folder, seq=0, offset=0.0, segment_seconds=2.0)
     assert len(segmented.segments) == 2

@@ -23,8 +23,8 @@ from services.core.schemas import Clip, ClipPart, ClipState, Enhancement, Stream
 from services.core.settings import Settings
 from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, open_store
 from services.core.streams import StreamStore
+from services.media.segments import BASE_SECONDS, segment_clip
 from services.packager.runner import run_packager
-from services.packager.segmenter import BASE_SECONDS, segment_clip
 from tests.conftest import run_queues
 from tests.media import write_clip
 

@@ -13,11 +13,9 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from services.core import keys
 from services.core.storage import ObjectStore
-from services.packager.segmenter import frame_length
+from services.media.remux import RemuxOutput, RemuxSource, shift
 
 log = logging.getLogger(__name__)
 
@@ -49,38 +47,28 @@ async def write_download(store: ObjectStore, stream_id: str, parts: list[tuple[i
 def concatenate(clips: list[Path], dest: Path) -> float:
     """Copy every clip's video and first audio track into `dest`; returns its seconds."""
     offset = Fraction(0)
-    with av.open(str(dest), "w", format="mp4") as out:
-        outputs: dict[str, av.stream.Stream] = {}
-        last: dict[str, Fraction] = {}  # the latest dts muxed per track, in seconds
+    output: RemuxOutput | None = None
+    last: dict[str, Fraction] = {}  # the latest dts muxed per track, in seconds
+    try:
         for path in clips:
-            with av.open(str(path)) as container:
-                video = container.streams.video[0]
-                copied = [video, *container.streams.audio[:1]]
-                for stream in copied:
-                    if stream.type not in outputs:
-                        outputs[stream.type] = out.add_stream_from_template(stream)
-                start = Fraction(video.start_time or 0) * video.time_base
-                end = start
-                for packet in container.demux(copied):
-                    if packet.dts is None:  # the flush packet that ends each stream
-                        continue
-                    if packet.stream.type not in outputs:
+            with RemuxSource(path) as clip:
+                output = output or RemuxOutput(dest, clip.tracks, "mp4")
+                end = Fraction(0)
+                for packet in clip.packets():
+                    if not output.accepts(packet):
                         continue  # a later clip with audio when the first had none
-                    source = packet.stream
-                    if source.index == video.index and packet.pts is not None:
-                        end = max(end, packet.pts * source.time_base + frame_length(packet, video))
-                    # Packets keep their clip's time base; PyAV rescales them when muxing.
-                    shift = round((offset - start) / source.time_base)
-                    packet.dts += shift
-                    if packet.pts is not None:
-                        packet.pts += shift
+                    if (span := clip.video_span(packet)) is not None:
+                        end = max(end, span[1])
+                    shift(packet, offset - clip.start)
                     # A clip's audio runs a few ms past its video (AAC frames are whole);
                     # the next clip's audio starts at the video's end, so the overlap goes.
-                    at = packet.dts * source.time_base
-                    if at <= last.get(source.type, Fraction(-1)):
+                    kind, at = packet.stream.type, packet.dts * packet.time_base
+                    if at <= last.get(kind, Fraction(-1)):
                         continue
-                    last[source.type] = at
-                    packet.stream = outputs[source.type]
-                    out.mux(packet)
-                offset += end - start
+                    last[kind] = at
+                    output.mux(packet)
+                offset += end
+    finally:
+        if output is not None:
+            output.close()
     return float(offset)

@@ -38,6 +38,7 @@ from services.core.storage import (
 )
 from services.core.stream_transitions import mark_stream_ended
 from services.core.streams import StreamStore
+from services.media.segments import remux_part
 from services.packager.download import write_download
 from services.packager.playlist import (
     Action,
@@ -48,7 +49,6 @@ from services.packager.playlist import (
     render_playlist,
     target_duration,
 )
-from services.packager.segmenter import remux_part
 
 log = logging.getLogger(__name__)
 
