@@ -13,7 +13,11 @@ WORKDIR /src
 COPY requirements/lock-api.txt ./requirements/
 RUN pip install --require-hashes -r requirements/lock-api.txt
 COPY pyproject.toml README.md ./
-COPY services ./services
+# The API's code and what it imports: the entry point and core. Never services/media, the
+# worker or the packager: they need PyAV or torch, which this image does not install.
+COPY services/__init__.py services/cli.py ./services/
+COPY services/core ./services/core
+COPY services/api ./services/api
 RUN pip install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}

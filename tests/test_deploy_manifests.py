@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,46 @@ def test_cpu_images_install_their_lock_with_hashes_and_the_project_without_deps(
 def test_queue_service_images_check_the_worker_on_their_own_queue(image: str, queue: str) -> None:
     text = (DEPLOY / f"{image}.Dockerfile").read_text()
     assert f'CMD ["python", "/opt/sharpr/worker_healthcheck.py", "{queue}"]' in text
+
+
+API_IMAGE_CODE = {"__init__.py", "cli.py", "core", "api"}  # of services/
+
+
+def test_api_image_copies_no_media_code_and_installs_no_pyav(tmp_path: Path) -> None:
+    """The API image holds the API, core and the entry point, never `services/media` (nor
+    the worker's or packager's code), and a lock with neither PyAV nor torch; what it
+    copies is enough to import the app and the CLI with both missing."""
+    text = (DEPLOY / "api.Dockerfile").read_text()
+    copies = [line.split() for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE)]
+    sources = [
+        (src, args[-1]) for args in copies for src in args[:-1] if Path(src).parts[0] == "services"
+    ]
+    # `services` whole would have one part only, and fail here like services/media.
+    assert {"/".join(Path(src).parts[1:2]) for src, _ in sources} == API_IMAGE_CODE
+    context = (DEPLOY / "api.Dockerfile.dockerignore").read_text().splitlines()
+    included = {Path(line[1:]).parts[1] for line in context if line.startswith("!services")}
+    assert included == API_IMAGE_CODE
+    lock = (ROOT / "requirements/lock-api.txt").read_text()
+    assert not re.search(r"^(av|torch)==", lock, re.MULTILINE)
+
+    for src, dest in sources:  # the image's /src, rebuilt here
+        target = tmp_path / dest / Path(src).name if dest.endswith("/") else tmp_path / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / src).is_dir():
+            shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / src, target)
+    blocked = "import sys; sys.modules.update(av=None, torch=None); "
+    result = subprocess.run(
+        [sys.executable, "-c", blocked + "import services.api.app, services.cli"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_gpu_image_pins_matching_torch_and_torch_tensorrt() -> None:
