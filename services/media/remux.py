@@ -9,7 +9,6 @@ after the previous file). Nothing is decoded, so it is lossless and fast.
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import av
@@ -59,12 +58,7 @@ class RemuxSource:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 
@@ -80,7 +74,6 @@ class RemuxOutput:
     """An output file with one track per kind (video, audio) copied from `tracks`."""
 
     def __init__(self, path: Path, tracks: list[av.stream.Stream], format: str) -> None:
-        self.path = path
         self.container = av.open(str(path), "w", format=format)
         self.streams = {
             track.type: self.container.add_stream_from_template(track) for track in tracks
@@ -96,14 +89,3 @@ class RemuxOutput:
 
     def close(self) -> None:
         self.container.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
