@@ -46,14 +46,20 @@ class FrameBatch:
 
 
 def decoded_frames(
-    container: av.container.InputContainer, stream: av.VideoStream
+    container: av.container.InputContainer, stream: av.VideoStream, max_pixels: int
 ) -> Iterator[av.VideoFrame]:
-    """Every frame of `stream` that decodes; `BadMedia` if none does."""
+    """Every frame of `stream` that decodes; `BadMedia` if none does, or if one is larger
+    than `max_pixels` (the size it was probed at): a hostile file can claim 16000x16000
+    in a later keyframe, which the decoder would allocate and the encoder encode."""
     decoded = 0
     try:
         for packet in container.demux(stream):
             try:
                 for frame in packet.decode():
+                    if frame.width * frame.height > max_pixels:
+                        raise BadMedia(
+                            f"frame size changed mid-clip to {frame.width}x{frame.height}"
+                        )
                     decoded += 1
                     yield frame
             except av.error.InvalidDataError as error:
@@ -82,9 +88,7 @@ def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[Fram
         times: list[float] = []
         last_time: float | None = None
         last_duration: float | None = None
-        for frame in decoded_frames(container, stream):
-            if frame.width * frame.height > info.stored_pixels:
-                raise BadMedia(f"frame size changed mid-clip to {frame.width}x{frame.height}")
+        for frame in decoded_frames(container, stream, info.stored_pixels):
             time = frame.time
             if time is None:  # no pts: assume the nominal rate
                 time = (

@@ -24,13 +24,15 @@ def reencode(source: Path, dest: Path, *, keyframe_seconds: float, preset: str) 
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         nominal = float(1 / Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_RATE))
-        frames = (frame for frame in decoded_frames(container, stream) if frame.time is not None)
+        # The size it was probed at: the decoder changes the context's size to each frame's.
+        width, height = stream.codec_context.width, stream.codec_context.height
+        decoded = decoded_frames(container, stream, width * height)
+        frames = (frame for frame in decoded if frame.time is not None)
         first = next(frames, None)
         if first is None:
             raise BadMedia("the video track holds no frames", code="not_video")
         start = first.time
         audio = audio_chunks(source, start) if container.streams.audio else None
-        width, height = stream.codec_context.width, stream.codec_context.height
         with VideoWriter(
             dest, width, height, keyframe_seconds=keyframe_seconds, preset=preset, audio=audio
         ) as writer:
