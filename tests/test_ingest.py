@@ -20,7 +20,8 @@ from services.core.jobqueue import INGEST_QUEUE, RETRY, enqueue_ingest
 from services.core.settings import Settings, get_settings
 from services.ingest.fetch import Fetcher
 from services.ingest.runner import run_ingest
-from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
+from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
+from services.media.reencode import reencode
 from services.media.segments import segment_clip
 from tests.api_client import auth
 from tests.conftest import run_queues

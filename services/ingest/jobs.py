@@ -36,7 +36,8 @@ from services.core.streams import StreamStore
 from services.ingest.extract import find_media
 from services.ingest.fetch import Fetcher
 from services.ingest.hls_source import download_hls
-from services.ingest.splitter import plan_cuts, probe_source, reencode, reencode_reason, split
+from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
+from services.media.reencode import reencode
 from services.media.segments import segment_clip
 from services.packager.playlist import Segment, render_playlist, target_duration
 
