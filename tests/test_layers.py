@@ -94,11 +94,15 @@ def violations(module: Path, root: Path = SERVICES) -> list[str]:
 
 
 MODULES = sorted(SERVICES.rglob("*.py"))
+# The ingest job's old dotted path, kept so jobs queued before the upgrade still run; it
+# goes, and this exception with it, in the release after the first with services/ingest.
+OLD_JOB_PATHS = {"packager/ingest.py": ["services/packager/ingest.py:"]}
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[str(m.relative_to(SERVICES)) for m in MODULES])
 def test_module_imports_only_its_own_package_or_a_lower_layer(module: Path) -> None:
-    assert violations(module) == []
+    allowed = OLD_JOB_PATHS.get(str(module.relative_to(SERVICES)), [])
+    assert [v for v in violations(module) if not any(v.startswith(a) for a in allowed)] == []
 
 
 def test_imports_from_a_higher_layer_or_a_sibling_service_are_caught(tmp_path: Path) -> None:

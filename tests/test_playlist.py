@@ -5,17 +5,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.core.hls_playlist import SegmentTooLong, render_playlist, target_duration
 from services.core.playlist_record import Segment
 from services.core.schemas import ClipState
-from services.packager.playlist import (
-    Action,
-    Plan,
-    SegmentTooLong,
-    Step,
-    plan_packaging,
-    render_playlist,
-    target_duration,
-)
+from services.packager.playlist import Action, Plan, Step, plan_packaging
 
 E, F, W = ClipState.encoded, ClipState.failed, ClipState.upscaling
 

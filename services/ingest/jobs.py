@@ -22,7 +22,9 @@ from rq import get_current_job
 from services.core import keys
 from services.core.clip_transitions import register_clip
 from services.core.errors import SharprError, TooLarge, Unprocessable, media_error
+from services.core.hls_playlist import render_playlist, target_duration
 from services.core.jobqueue import redis_client
+from services.core.playlist_record import Segment
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
@@ -39,7 +41,6 @@ from services.ingest.hls_source import download_hls
 from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
 from services.media.reencode import reencode
 from services.media.segments import segment_clip
-from services.packager.playlist import Segment, render_playlist, target_duration
 
 log = logging.getLogger(__name__)
 

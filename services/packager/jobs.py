@@ -20,6 +20,12 @@ from rq import get_current_job
 
 from services.core import keys
 from services.core.clip_transitions import fail_clip, mark_packaged
+from services.core.hls_playlist import (
+    SegmentTooLong,
+    check_segments,
+    render_playlist,
+    target_duration,
+)
 from services.core.jobqueue import redis_client
 from services.core.playlist_record import (
     PlaylistRecord,
@@ -40,15 +46,7 @@ from services.core.stream_transitions import mark_stream_ended
 from services.core.streams import StreamStore
 from services.media.segments import remux_part
 from services.packager.download import write_download
-from services.packager.playlist import (
-    Action,
-    SegmentTooLong,
-    Step,
-    check_segments,
-    plan_packaging,
-    render_playlist,
-    target_duration,
-)
+from services.packager.playlist import Action, Step, plan_packaging
 
 log = logging.getLogger(__name__)
 
