@@ -21,9 +21,9 @@ from services.worker.enhance.color_vision import daltonize
 from services.worker.enhance.content import detect_mode
 from services.worker.enhance.dim_scenes import DimSceneLift
 from services.worker.enhance.tone import lift, unlift
-from services.worker.enhance.upscaler import BatchUpscaler
-from services.worker.models import load_upscaler
+from services.worker.models import TorchUpscaler
 from services.worker.models.torch_backend import frames_to_batch
+from services.worker.upscaler import load_upscaler
 from tests.patterns import natural_frames
 
 CLIP_FRAMES = 300  # 10 s at 30 fps: the content detector runs once per clip
@@ -40,7 +40,7 @@ def _best_seconds(run: Callable[[], object], repeats: int, device: torch.device)
     return best
 
 
-def enhancement_cost(model: BatchUpscaler, x: torch.Tensor, repeats: int) -> dict[str, float]:
+def enhancement_cost(model: TorchUpscaler, x: torch.Tensor, repeats: int) -> dict[str, float]:
     """Seconds per frame of the network and of each enhancement on batch `x` (NCHW float
     on the model's device); "auto" is the detector's cost spread over a clip."""
     n, device = len(x), x.device
@@ -66,7 +66,7 @@ def enhancement_cost(model: BatchUpscaler, x: torch.Tensor, repeats: int) -> dic
     return {name: s / n for name, s in seconds.items()}
 
 
-def print_enhancement_cost(model: BatchUpscaler, x: torch.Tensor, repeats: int) -> None:
+def print_enhancement_cost(model: TorchUpscaler, x: torch.Tensor, repeats: int) -> None:
     cost = enhancement_cost(model, x, repeats)
     model_s = cost.pop("model")
     _, _, h, w = x.shape

@@ -25,6 +25,7 @@ from services.core.settings import get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.demo_media import write_clip
+from services.worker.upscaler import load_upscaler
 
 
 def start_servers(work: Path) -> list:
@@ -59,10 +60,9 @@ def run(seconds: float, width: int, height: int, fps: int) -> None:
     redis.flushdb()
     streams = StreamStore(redis, settings.stream_ttl_seconds)
 
-    from services.worker.jobs import model_upscaler  # load and warm the model, as a worker does
-
     enhancement = Enhancement(mode="anime", scale=2)
-    upscaler = model_upscaler(enhancement, settings)
+    # Loaded before the clock starts, as a worker loads it before its first clip.
+    upscaler = load_upscaler(enhancement, settings)
 
     with tempfile.TemporaryDirectory() as tmp:
         clip_path = Path(tmp) / "clip.webm"

@@ -22,10 +22,9 @@ import numpy as np
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler
 from services.worker.pipeline import DEFAULT_BATCH_SIZE
 from services.worker.repeats import SkippingUpscaler
-from services.worker.upscaler import Upscaler
+from services.worker.upscaler import Upscaler, load_upscaler
 from tests.media import drawn_on_twos, write_clip
 from tests.patterns import psnr
 

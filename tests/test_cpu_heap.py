@@ -9,7 +9,7 @@ import pytest
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler
+from services.worker.upscaler import load_upscaler
 from tests.patterns import natural_frames
 
 

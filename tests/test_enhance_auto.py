@@ -10,9 +10,8 @@ import torch
 from services.core.schemas import ColorVision, Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.enhance.content import detect_mode
-from services.worker.enhance.upscaler import EnhancedUpscaler
-from services.worker.models import load_upscaler
 from services.worker.pipeline import transcode
+from services.worker.upscaler import EnhancedUpscaler, load_upscaler
 from tests.synthetic import cartoon_like, labelled_set, photo_like
 
 TEST_SIZES = ((48, 64), (90, 160), (180, 320))

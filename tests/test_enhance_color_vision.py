@@ -14,7 +14,7 @@ from services.worker.enhance.color_vision import (
     simulate,
     simulation_matrix,
 )
-from services.worker.models import load_upscaler
+from services.worker.upscaler import load_upscaler
 
 KINDS = [ColorVision.protanopia, ColorVision.deuteranopia, ColorVision.tritanopia]
 

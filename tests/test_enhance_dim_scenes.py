@@ -10,7 +10,7 @@ from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.worker.enhance.dim_scenes import DimSceneLift
 from services.worker.enhance.tone import lift, unlift
-from services.worker.models import load_upscaler
+from services.worker.upscaler import load_upscaler
 
 DARKNESS = 0.1  # the scene's brightest white, as a share of full scale
 

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from services.core.errors import Unavailable
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler
 from services.worker.models.catalog import load_network, model_for, ncnn_files
 from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.ncnn_format import read_model
@@ -20,7 +19,7 @@ from services.worker.models.resized import CompactResized, ResizedOutput
 from services.worker.models.selection import choose_backend
 from services.worker.models.tiling import upscale_tiled
 from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, check_batch
-from services.worker.upscaler import ResizeUpscaler
+from services.worker.upscaler import ResizeUpscaler, load_upscaler
 from tests.ncnn_reference import NcnnUpscaler
 from tests.patterns import cartoon_frame, natural_frames, psnr
 

@@ -9,10 +9,9 @@ import pytest
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler
 from services.worker.pipeline import transcode
 from services.worker.repeats import RepeatDetector, SkippingUpscaler, block_means
-from services.worker.upscaler import ResizeUpscaler
+from services.worker.upscaler import ResizeUpscaler, load_upscaler
 from tests.media import drawn_on_twos, write_clip
 from tests.patterns import natural_frame, psnr
 

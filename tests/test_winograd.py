@@ -19,7 +19,7 @@ from torch import nn
 
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
-from services.worker.models import load_upscaler, torch_backend
+from services.worker.models import torch_backend
 from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.cpu_features import cpu_flags, cpu_has_bf16
 from services.worker.models.rrdb.arch import RRDBNet
@@ -32,6 +32,7 @@ from services.worker.models.winograd import (
     transform_weights,
     winograd_kernel,
 )
+from services.worker.upscaler import load_upscaler
 
 pytestmark = pytest.mark.skipif(
     shutil.which(os.environ.get("CXX") or "c++") is None, reason="needs a C++ compiler"

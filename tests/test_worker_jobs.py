@@ -14,8 +14,7 @@ from services.core.settings import get_settings
 from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
 from services.worker import jobs
-from services.worker.models import load_upscaler
-from services.worker.upscaler import Upscaler
+from services.worker.upscaler import Upscaler, load_upscaler
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
@@ -99,7 +98,7 @@ def test_a_model_failing_midway_keeps_the_enhanced_parts_and_resizes_the_rest(se
     write_clip(clip_file, seconds=6, width=64, height=36, fps=15)
     store, stream_id = registered_clip(settings, redis, tmp_path, clip_file)
     model = load_upscaler(Enhancement(scale=2), settings)
-    monkeypatch.setattr(jobs, "model_upscaler", lambda *_: BreaksOnceAPartIsOut(model, store, stream_id))
+    monkeypatch.setattr(jobs, "load_upscaler", lambda *_: BreaksOnceAPartIsOut(model, store, stream_id))
 
     run_queues(redis, UPSCALE_QUEUE)
 

@@ -51,7 +51,7 @@ from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.media.parts import PartFile
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
-from services.worker.upscaler import ResizeUpscaler, Upscaler
+from services.worker.upscaler import ResizeUpscaler, load_upscaler
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def warm_size(enhancement: Enhancement, width: int, height: int, settings: Setti
         if key in _warmed:
             return None
         started = time.perf_counter()
-        model_upscaler(enhancement, settings).upscale(np.zeros((1, height, width, 3), np.uint8))
+        load_upscaler(enhancement, settings).upscale(np.zeros((1, height, width, 3), np.uint8))
         _warmed.add(key)
         return time.perf_counter() - started
 
@@ -194,13 +194,6 @@ def _details(kind: type[BaseException], error: BaseException) -> str:
     return "".join(traceback.format_exception_only(kind, error)).strip()
 
 
-def model_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
-    """The neural upscaler for this enhancement (loaded once per process by the models package)."""
-    from services.worker.models import load_upscaler  # torch-heavy; only workers import it
-
-    return load_upscaler(enhancement, settings)
-
-
 class PartNotPublished(Exception):
     """Storing or recording a part failed: RQ retries the clip, the resize would not help."""
 
@@ -244,7 +237,7 @@ def _upscale(
     resize, which publishes only the parts the model did not get to."""
     if use_model:
         try:
-            model = model_upscaler(enhancement, settings)
+            model = load_upscaler(enhancement, settings)
             return transcode(source, output, model, settings, progress, on_part=parts,
                              output_size=output_size), False
         # The clip, not the model: a resize would fail too. A part not published: RQ retries.

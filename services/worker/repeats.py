@@ -21,7 +21,8 @@ through as a chain of skips and freeze the picture.
 
 import numpy as np
 
-from services.worker.upscaler import Upscaler, check_frames
+from services.worker.models.frames import check_frames
+from services.worker.upscaler import Upscaler
 
 BLOCK = 8
 

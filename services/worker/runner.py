@@ -29,18 +29,10 @@ from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
 from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
-from services.worker.jobs import model_upscaler, warm_size
-from services.worker.upscaler import Upscaler
+from services.worker.jobs import warm_size
+from services.worker.upscaler import load_upscaler
 
 log = logging.getLogger(__name__)
-
-
-def ready_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
-    """The model for `enhancement` loaded (weights converted and cached, a TensorRT engine
-    built or read from its cache) and run once."""
-    upscaler = model_upscaler(enhancement, settings)
-    upscaler.upscale(np.zeros((1, 32, 32, 3), np.uint8))
-    return upscaler
 
 
 # The warm-up's frame: the size a client starts at before any capacity is known (16:9).
@@ -55,7 +47,7 @@ def warm_up(settings: Settings, redis: Redis) -> None:
     for mode in settings.warm_modes:
         enhancement = Enhancement(mode=Mode(mode), scale=settings.default_scale)
         try:
-            upscaler = model_upscaler(enhancement, settings)
+            upscaler = load_upscaler(enhancement, settings)
             warm_size(enhancement, WARM_WIDTH, WARM_HEIGHT, settings)  # loads and runs it once
             started = time.perf_counter()
             upscaler.upscale(np.zeros((1, WARM_HEIGHT, WARM_WIDTH, 3), np.uint8))
@@ -78,7 +70,9 @@ def prepare_models(settings: Settings, modes: list[Mode], scales: list[int]) -> 
     for mode in modes:
         for scale in scales:
             started = time.monotonic()
-            upscaler = ready_upscaler(Enhancement(mode=mode, scale=scale), settings)
+            upscaler = load_upscaler(Enhancement(mode=mode, scale=scale), settings)
+            # Run once: a model that loads but cannot run is an error here too.
+            upscaler.upscale(np.zeros((1, 32, 32, 3), np.uint8))
             print(f"{upscaler.name}: ready in {time.monotonic() - started:.1f} s "
                   f"(cache: {settings.data_dir})", flush=True)
 

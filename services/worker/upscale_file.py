@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from services.core.schemas import Enhancement
 from services.core.settings import get_settings
-from services.worker.models import load_upscaler
 from services.worker.pipeline import transcode
+from services.worker.upscaler import load_upscaler
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,32 @@
-"""The `Upscaler` seam: a batch of frames in, the same frames `scale` times larger out.
+"""What the worker upscales with: `load_upscaler`, the one way to get the model for a
+stream's clip, and the plain resize that stands in when the model cannot process a clip.
 
-Frames are uint8 RGB arrays shaped (N, H, W, 3). The neural backends in
-`services.worker.models` and the plain resize below all satisfy it; the resize stays as
-the fallback for clips the model cannot process.
+The `Upscaler` seam: a batch of frames in, the same frames `scale` times larger out
+(uint8 RGB arrays shaped (N, H, W, 3), `models.frames`). The network backend comes from
+`services.worker.models`; when a stream asks for auto mode, a dim-scene lift or
+colour-vision grading, it is wrapped in an `EnhancedUpscaler` built from the pieces in
+`services.worker.enhance`.
 """
 
+import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from services.core.schemas import ColorVision, Enhancement, Mode
+from services.core.settings import Settings
+from services.worker.enhance.color_vision import daltonize
+from services.worker.enhance.content import detect_mode
+from services.worker.enhance.dim_scenes import DimSceneLift
+from services.worker.enhance.tone import lift, unlift
+from services.worker.models import TorchUpscaler, choose_backend, network_backend
+from services.worker.models.frames import check_frames
+from services.worker.models.torch_backend import batch_to_frames, frames_to_batch
+
+log = logging.getLogger(__name__)
 
 
 class Upscaler(Protocol):
@@ -21,8 +38,87 @@ class Upscaler(Protocol):
         ...
 
 
+def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
+    """The upscaler for one clip of a stream: the network, loaded on first use and kept for
+    the process, wrapped in the clip's enhancements when it has any."""
+    backend = choose_backend(settings.backend)
+
+    def network(mode: Mode) -> TorchUpscaler:
+        return network_backend(mode, enhancement.scale, backend, settings.data_dir)
+
+    if needs_wrapper(enhancement):
+        return EnhancedUpscaler(enhancement, network)
+    return network(enhancement.mode)
+
+
+def needs_wrapper(enhancement: Enhancement) -> bool:
+    """Whether anything beyond the plain network is asked for."""
+    return (
+        enhancement.mode == Mode.auto
+        or enhancement.dim_lift
+        or (enhancement.color_vision != ColorVision.none and enhancement.color_vision_strength > 0)
+    )
+
+
+class EnhancedUpscaler:
+    """The network with a stream's enhancements around it, one clip at a time.
+
+    It works on the float batch between the backend's uint8 conversions: frames -> NCHW
+    float on the model's device -> daltonization -> dim-scene lift -> network -> exact
+    inverse of the lift -> uint8. Daltonization is a per-pixel colour map, so it runs on
+    the input frames, scale^2 fewer pixels than the output. In `auto` mode the network is
+    chosen from the first batch the clip sends, so no frame is decoded twice. It keeps
+    per-clip state (the shot being lifted), so the worker builds one per clip; `network(mode)`
+    gives the (cached) network for a content type.
+    """
+
+    def __init__(self, enhancement: Enhancement, network: Callable[[Mode], TorchUpscaler]) -> None:
+        self.enhancement = enhancement
+        self.scale = enhancement.scale
+        self.network = network
+        self.model = None if enhancement.mode == Mode.auto else network(enhancement.mode)
+        self.dim = DimSceneLift() if enhancement.dim_lift else None
+        self.detected: Mode | None = None
+
+    @property
+    def name(self) -> str:
+        parts = [self.model.name if self.model is not None else "auto"]
+        if self.dim is not None:
+            parts.append("dim-lift")
+        if self.enhancement.color_vision != ColorVision.none:
+            parts.append(
+                f"{self.enhancement.color_vision}-{self.enhancement.color_vision_strength:g}"
+            )
+        return "+".join(parts)
+
+    def upscale(self, frames: np.ndarray) -> np.ndarray:
+        check_frames(frames)
+        with torch.inference_mode():
+            if self.model is None:
+                self.model = self._model_for(frames)
+            x = frames_to_batch(frames, self.model.device)
+            x = daltonize(x, self.enhancement.color_vision, self.enhancement.color_vision_strength)
+            gains = self.dim.gains(x) if self.dim is not None else None
+            if gains is not None and not bool((gains > 1).any()):
+                gains = None  # no dark shot in this batch: spare the output-sized passes
+            if gains is not None:
+                x = lift(x, gains)
+            y = self.model.upscale_batch(x).float()
+            if gains is not None:
+                y = unlift(y, gains)
+            return batch_to_frames(y.clamp_(0, 1))
+
+    def _model_for(self, frames: np.ndarray) -> TorchUpscaler:
+        """auto: the content type of the clip's first batch picks the network, on the CPU
+        (a few frames; the network is not loaded yet, so its device is not known)."""
+        self.detected = detect_mode(frames_to_batch(frames, torch.device("cpu")))
+        log.info("event=content_detected mode=%s frames=%d", self.detected, len(frames))
+        return self.network(self.detected)
+
+
 class ResizeUpscaler:
-    """Bicubic resize (antialiased), the baseline every model is compared against."""
+    """Bicubic resize (antialiased), the baseline every model is compared against and the
+    fallback for clips the model cannot process."""
 
     name = "bicubic"
 
@@ -34,12 +130,9 @@ class ResizeUpscaler:
         with torch.inference_mode():
             batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
             out = F.interpolate(batch, scale_factor=self.scale, mode="bicubic", align_corners=False)
-            return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def check_frames(frames: np.ndarray) -> None:
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected (N, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+            return (
+                out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+            )
 
 
 def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -52,9 +145,16 @@ def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     inner_w, inner_h = min(width, round(w * factor)), min(height, round(h * factor))
     with torch.inference_mode():
         batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-        resized = F.interpolate(batch, size=(inner_h, inner_w), mode="bicubic", align_corners=False,
-                                antialias=factor < 1)
+        resized = F.interpolate(
+            batch,
+            size=(inner_h, inner_w),
+            mode="bicubic",
+            align_corners=False,
+            antialias=factor < 1,
+        )
         out = torch.zeros((n, 3, height, width), dtype=torch.uint8)
         top, left = (height - inner_h) // 2, (width - inner_w) // 2
-        out[:, :, top : top + inner_h, left : left + inner_w] = resized.round_().clamp_(0, 255).to(torch.uint8)
+        out[:, :, top : top + inner_h, left : left + inner_w] = (
+            resized.round_().clamp_(0, 255).to(torch.uint8)
+        )
         return out.permute(0, 2, 3, 1).contiguous().numpy()

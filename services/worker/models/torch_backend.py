@@ -20,9 +20,9 @@ from torch import nn
 
 from services.worker.models.cpu_features import cpu_has_bf16
 from services.worker.models.cpu_heap import keep_freed_memory_in_heap
+from services.worker.models.frames import check_frames
 from services.worker.models.tiling import tile_size_for, upscale_tiled
 from services.worker.models.winograd import WinogradKernel, winograd_kernel
-from services.worker.upscaler import check_frames
 
 log = logging.getLogger(__name__)
 
