@@ -133,3 +133,9 @@ def test_imports_from_a_higher_layer_or_a_sibling_service_are_caught(tmp_path: P
     assert {name: violations(root / name, root) for name in allowed} == {
         name: [] for name in allowed
     }
+
+
+def test_no_module_is_over_300_lines() -> None:
+    """Small modules with names that say what they are (issue 15): past 300 lines, split."""
+    long = {str(m.relative_to(SERVICES)): n for m in MODULES if (n := len(m.read_text().splitlines())) > 300}
+    assert long == {}

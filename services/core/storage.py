@@ -275,12 +275,11 @@ def load_s3_model(settings: Settings) -> None:
     model: a process forking a child per job calls this first, and each child inherits it
     instead of parsing it again (the packager: ~0.1 s of CPU per job)."""
 
-    async def make_client() -> None:
-        session = _session(settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
-        async with session.client("s3", endpoint_url=settings.s3_endpoint_url, config=_client_config()):
+    async def open_and_close() -> None:
+        async with open_store(settings):
             pass
 
-    asyncio.run(make_client())
+    asyncio.run(open_and_close())
 
 
 @asynccontextmanager
