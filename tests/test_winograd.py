@@ -158,8 +158,8 @@ def test_a_bf16_cpu_races_one_layer_of_each_and_keeps_the_faster(
     monkeypatch.setattr(torch_backend, "cpu_has_bf16", lambda: True)
     with caplog.at_level(logging.INFO, logger=torch_backend.__name__):
         placement = cpu_placement.__wrapped__(tmp_path)
-    assert "event=cpu_placement_race torch.float32+winograd=" in caplog.text
-    assert "torch.bfloat16=" in caplog.text
+    assert "event=cpu_placement_race timings=torch.float32+winograd:" in caplog.text
+    assert "torch.bfloat16:" in caplog.text
     assert placement.dtype in (torch.float32, torch.bfloat16)
     if not cpu_has_bf16():
         assert placement.winograd is not None and placement.dtype == torch.float32

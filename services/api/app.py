@@ -104,17 +104,17 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 
 async def _redis_error(request: Request, error: RedisError) -> JSONResponse:
-    log.warning("redis unavailable path=%s error=%s", request.url.path, error)
+    log.warning("event=redis_unavailable path=%s error=%r", request.url.path, error)
     return error_response(503, "redis_unavailable", "the job queue is unreachable; retry shortly")
 
 
 async def _s3_error(request: Request, error: Exception) -> JSONResponse:
-    log.warning("s3 unavailable path=%s error=%s", request.url.path, error)
+    log.warning("event=s3_unavailable path=%s error=%r", request.url.path, error)
     return error_response(503, "s3_unavailable", "object storage is unreachable; retry shortly")
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error path=%s", request.url.path)
+    log.exception("event=unhandled_error path=%s", request.url.path)
     return error_response(500, "internal_error", "internal error; it has been logged")
 
 

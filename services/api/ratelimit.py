@@ -139,7 +139,7 @@ class RateLimitMiddleware:
         if refused is None:
             await self.app(scope, receive, send)
             return
-        log.info("request refused code=%s path=%s address=%s", refused.code, scope["path"], charges[0][1])
+        log.info("event=request_refused code=%s path=%s address=%s", refused.code, scope["path"], charges[0][1])
         retry = {"Retry-After": str(refused.retry_after)} if isinstance(refused, RateLimited) else None
         response = error_response(refused.status, refused.code, refused.message, headers=retry)
         await response(scope, receive, send)

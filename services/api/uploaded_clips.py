@@ -74,5 +74,5 @@ async def register_uploaded_clip(
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
     await run_in_threadpool(streams.settle_upload, stream.id, seq, size)
-    log.info("clip registered stream=%s seq=%d bytes=%d", stream.id, seq, size)
+    log.info("event=clip_registered stream=%s seq=%d bytes=%d", stream.id, seq, size)
     return clip

@@ -87,10 +87,10 @@ def _lease_renewed(lock: Lock, stream_id: str) -> Iterator[None]:
             try:
                 lock.reacquire()
             except LockError:  # lost (Redis restarted empty): the next playlist write refuses
-                log.warning("stream lock lost stream=%s", stream_id)
+                log.warning("event=stream_lock_lost stream=%s", stream_id)
                 return
             except RedisError:  # Redis away for a moment: try again next time
-                log.warning("stream lock not renewed stream=%s", stream_id, exc_info=True)
+                log.warning("event=stream_lock_not_renewed stream=%s", stream_id, exc_info=True)
 
     thread = threading.Thread(target=renew, name="stream-lock-lease", daemon=True)
     thread.start()

@@ -33,7 +33,7 @@ def open_stream(
     stream, token = streams.create_stream(enhancement, capture=capture, output=output)
     enqueue_warm(streams.redis, settings, enhancement.mode, enhancement.scale,
                  *fit_within(capture.width, capture.height, settings.clip_max_pixels))
-    log.info("stream created stream=%s capture=%dx%d@%g output=%s", stream.id, capture.width,
+    log.info("event=stream_created stream=%s capture=%dx%d@%g output=%s", stream.id, capture.width,
              capture.height, capture.fps, f"{width}x{height}")
     return stream, token, output
 
@@ -58,7 +58,7 @@ def end_stream(streams: StreamStore, settings: Settings, stream: Stream) -> Stre
     ending = stream.model_copy(update={"state": StreamState.ending})
     streams.save_stream(ending)
     enqueue_package(streams.redis, settings, stream.id, None)
-    log.info("stream ending stream=%s", stream.id)
+    log.info("event=stream_ending stream=%s", stream.id)
     return ending
 
 
@@ -78,4 +78,4 @@ def fail_stream(streams: StreamStore, stream_id: str, code: str, message: str) -
         return
     error = f"{code}: {without_server_details(message)}"
     streams.save_stream(stream.model_copy(update={"state": StreamState.failed, "error": error}))
-    log.warning("stream failed stream=%s code=%s message=%s", stream_id, code, message)
+    log.warning("event=stream_failed stream=%s code=%s message=%r", stream_id, code, message)

@@ -130,7 +130,7 @@ def find_media(url: str, fetcher: Fetcher, timeout: float) -> MediaSource:
         raise Unprocessable(
             f"the video at {url} is only offered as {info.get('protocol')}", code="unsupported_source"
         )
-    log.info("media found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
+    log.info("event=media_found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
     return MediaSource(
         url=info["url"], headers=dict(info.get("http_headers") or {}), duration=info.get("duration"),
         hls=protocol in HLS_PROTOCOLS,
@@ -145,13 +145,13 @@ class _QuietLogger:
     """yt-dlp's messages go to our log, not to stdout."""
 
     def debug(self, message: str) -> None:
-        log.debug("yt-dlp %s", message)
+        log.debug("event=ytdlp_message message=%r", message)
 
     def info(self, message: str) -> None:
-        log.debug("yt-dlp %s", message)
+        log.debug("event=ytdlp_message message=%r", message)
 
     def warning(self, message: str) -> None:
-        log.info("yt-dlp %s", message)
+        log.info("event=ytdlp_message message=%r", message)
 
     def error(self, message: str) -> None:
-        log.info("yt-dlp %s", message)
+        log.info("event=ytdlp_message message=%r", message)

@@ -97,7 +97,7 @@ class Fetcher:
             url = str(response.url.join(response.headers["location"]))
             if response.status_code in BODY_DROPPING_REDIRECTS and method == "POST":
                 method, content = "GET", None
-            log.info("redirect status=%d to=%s", response.status_code, url)
+            log.info("event=redirect status=%d to=%s", response.status_code, url)
         raise BadRequest(f"more than {self.max_redirects} redirects", code="too_many_redirects")
 
     def download(

@@ -115,5 +115,5 @@ def download_hls(fetcher: Fetcher, url: str, dest: Path, headers: dict[str, str]
     size = 0
     for part in media_parts(text, url):
         size = fetcher.download(part.url, dest, headers, append=True, byte_range=part.byte_range)
-    log.info("hls source fetched url=%s bytes=%d", url, size)
+    log.info("event=hls_source_fetched url=%s bytes=%d", url, size)
     return size

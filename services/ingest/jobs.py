@@ -54,7 +54,7 @@ def ingest_video(stream_id: str) -> None:
     streams = StreamStore(redis_client(settings.redis_url), settings.stream_ttl_seconds)
     stream = streams.get_stream(stream_id)
     if stream is None or stream.state != StreamState.live:
-        log.info("nothing to ingest stream=%s state=%s", stream_id, stream and stream.state)
+        log.info("event=nothing_to_ingest stream=%s state=%s", stream_id, stream and stream.state)
         return
     started = time.time()
     try:
@@ -76,7 +76,7 @@ def ingest_video(stream_id: str) -> None:
     stream = streams.get_stream(stream_id)
     if stream is not None:
         end_stream(streams, settings, stream)
-    log.info("video ingested stream=%s clips=%d seconds=%.3f", stream_id, count, time.time() - started)
+    log.info("event=video_ingested stream=%s clips=%d seconds=%.3f", stream_id, count, time.time() - started)
 
 
 async def _ingest(
@@ -96,7 +96,7 @@ async def _ingest(
             key = keys.input_key(stream_id, seq, "mp4")
             await store.put_file(key, clip.path)
             if await asyncio.to_thread(register_clip, streams, settings, stream_id, seq, key) is not None:
-                log.info("clip queued stream=%s seq=%d start=%.3f duration=%.3f",
+                log.info("event=clip_queued stream=%s seq=%d start=%.3f duration=%.3f",
                          stream_id, seq, clip.start, clip.duration)
         return len(clips)
 
@@ -120,7 +120,7 @@ def _download_url(url: str, dest: Path, settings: Settings) -> None:
             size = download_hls(fetcher, media.url, dest, media.headers)
         else:
             size = fetcher.download(media.url, dest, media.headers)
-    log.info("source fetched url=%s bytes=%d", url, size)
+    log.info("event=source_fetched url=%s bytes=%d", url, size)
 
 
 def _normalize(source: Path, tmp: Path, settings: Settings) -> Path:
@@ -131,7 +131,7 @@ def _normalize(source: Path, tmp: Path, settings: Settings) -> Path:
     reason = reencode_reason(info, plan_cuts(info, settings.clip_seconds), settings.clip_max_seconds)
     if reason is None:
         return source
-    log.info("re-encoding source reason=%r seconds=%.3f", reason, float(info.duration))
+    log.info("event=source_reencoding reason=%r seconds=%.3f", reason, float(info.duration))
     encoded = tmp / "source.mp4"
     reencode(source, encoded, keyframe_seconds=settings.segment_seconds, preset=settings.encoder_preset)
     return encoded
@@ -156,7 +156,7 @@ async def _publish_original(store: ObjectStore, stream_id: str, source: Path, tm
     target = max(target_duration(settings.segment_seconds), *(math.ceil(s.duration) for s in segments))
     text = render_playlist(segments, target=target, ended=True)
     await store.put_bytes(keys.original_playlist_key(stream_id), text.encode(), cache_control=PLAYLIST_CACHE_CONTROL)
-    log.info("original published stream=%s segments=%d seconds=%.3f", stream_id, len(segments), clip.duration)
+    log.info("event=original_published stream=%s segments=%d seconds=%.3f", stream_id, len(segments), clip.duration)
 
 
 def _too_long(settings: Settings) -> TooLarge:

@@ -39,9 +39,9 @@ async def write_download(store: ObjectStore, stream_id: str, parts: list[tuple[i
             seconds = await asyncio.to_thread(concatenate, clips, joined)
             await store.put_file(keys.download_key(stream_id), joined)
     except Exception:
-        log.exception("download not written stream=%s parts=%d", stream_id, len(parts))
+        log.exception("event=download_not_written stream=%s parts=%d", stream_id, len(parts))
         return
-    log.info("download written stream=%s parts=%d seconds=%.3f", stream_id, len(parts), seconds)
+    log.info("event=download_written stream=%s parts=%d seconds=%.3f", stream_id, len(parts), seconds)
 
 
 def concatenate(clips: list[Path], dest: Path) -> float:

@@ -84,7 +84,7 @@ class StreamPackager:
         stream = self.streams.get_stream(self.stream_id)
         record = load_playlist_record(self.streams.redis, self.stream_id)
         if stream is None or record.ended:
-            log.info("nothing to package stream=%s trigger=%s", self.stream_id, trigger)
+            log.info("event=nothing_to_package stream=%s trigger=%s", self.stream_id, trigger)
             return
         clips = {clip.seq: clip.state for clip in self.streams.get_clips(self.stream_id)}
         parts = self.streams.part_counts(self.stream_id, [seq for seq in clips if seq >= record.next_seq])
@@ -92,7 +92,7 @@ class StreamPackager:
         ending = stream.state in (StreamState.ending, StreamState.ended, StreamState.failed)
         plan = plan_packaging(record.next_seq, clips, ending=ending, parts=parts)
         log.info(
-            "packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
+            "event=packaging stream=%s trigger=%s next_seq=%d steps=%d complete=%s",
             self.stream_id, trigger, record.next_seq, len(plan.steps), plan.complete,
         )
         if not plan.steps and not plan.complete:
@@ -106,7 +106,7 @@ class StreamPackager:
                 if record.next_seq == step.seq and step.action == Action.package:
                     record = self._finish_clip(record, step.seq, started)
                 elif record.next_seq == step.seq and step.action == Action.skip:
-                    log.info("clip skipped stream=%s seq=%d state=%s parts=%d",
+                    log.info("event=clip_skipped stream=%s seq=%d state=%s parts=%d",
                              self.stream_id, step.seq, clips.get(step.seq, "missing"), step.parts)
                     record = record.model_copy(update={"next_seq": step.seq + 1, "next_part": 0})
                     self._save(record)
@@ -145,7 +145,7 @@ class StreamPackager:
         })
         await self._write_playlist(store, record)
         self._save(record)
-        log.info("part packaged stream=%s seq=%d part=%d duration=%.3f offset=%.3f",
+        log.info("event=part_packaged stream=%s seq=%d part=%d duration=%.3f offset=%.3f",
                  self.stream_id, seq, n, duration, record.offset - duration)
         return record
 
@@ -156,7 +156,7 @@ class StreamPackager:
         published = time.time()
         timings = mark_packaged(self.streams, self.stream_id, seq, package=published - started, published=published)
         log.info(
-            "clip packaged stream=%s seq=%d segments=%d offset=%.3f latency_s=%s",
+            "event=clip_packaged stream=%s seq=%d segments=%d offset=%.3f latency_s=%s",
             self.stream_id, seq, sum(s.seq == seq for s in record.segments), record.offset,
             round(timings["latency"], 3) if "latency" in timings else None,
         )
@@ -165,7 +165,7 @@ class StreamPackager:
     def _give_up(self, record: PlaylistRecord, seq: int, error: SegmentTooLong) -> PlaylistRecord:
         """Publishing the clip would break the fixed target duration for every player, so
         the stream goes on without it rather than stalling behind it."""
-        log.error("clip not packaged stream=%s seq=%d error=%s", self.stream_id, seq, error)
+        log.error("event=clip_not_packaged stream=%s seq=%d error=%r", self.stream_id, seq, error)
         fail_clip(self.streams, self.stream_id, seq, "bad_segments", str(error))
         record = record.model_copy(update={"next_seq": seq + 1, "next_part": 0})
         self._save(record)
@@ -182,7 +182,7 @@ class StreamPackager:
         await write_download(store, self.stream_id, [(s.seq, s.part) for s in record.segments])
         mark_stream_ended(self.streams, self.stream_id)
         self._save(record)
-        log.info("stream ended stream=%s segments=%d seconds=%.3f",
+        log.info("event=stream_ended stream=%s segments=%d seconds=%.3f",
                  self.stream_id, len(record.segments), record.offset)
 
     async def _write_playlist(self, store: ObjectStore, record: PlaylistRecord) -> None:

@@ -77,10 +77,10 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     store = StreamStore(redis, settings.stream_ttl_seconds)
     stream, clip = store.get_stream(stream_id), store.get_clip(stream_id, seq)
     if stream is None or clip is None:
-        log.warning("event=clip_missing stream=%s clip=%d", stream_id, seq)
+        log.warning("event=clip_missing stream=%s seq=%d", stream_id, seq)
         return
     if clip.state in (ClipState.encoded, ClipState.packaged):
-        log.info("event=clip_already_encoded stream=%s clip=%d", stream_id, seq)
+        log.info("event=clip_already_encoded stream=%s seq=%d", stream_id, seq)
         enqueue_package(redis, settings, stream_id, seq)
         return
     mark_upscaling(store, stream_id, seq, clear_error=use_model)
@@ -100,7 +100,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
                                         parts, use_model=use_model)
         except (BadMedia, av.error.FFmpegError) as error:
             bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
-            log.warning("event=bad_media stream=%s clip=%d error=%r", stream_id, seq, str(error))
+            log.warning("event=bad_media stream=%s seq=%d error=%r", stream_id, seq, str(error))
             _fail_clip(redis, settings, stream_id, seq, bad.code, bad.message)
             return
     mark_encoded(
@@ -110,7 +110,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     )
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
-        "event=clip_encoded stream=%s clip=%d frames=%d frames_skipped=%d parts=%d duration=%.3f "
+        "event=clip_encoded stream=%s seq=%d frames=%d frames_skipped=%d parts=%d duration=%.3f "
         "degraded=%s wall=%.2f",
         stream_id, seq, result.frames, result.frames_skipped, parts.published, result.duration,
         degraded, result.timings["wall"],
@@ -165,7 +165,7 @@ def upscale_failed(
     settings = get_settings()
     redis = redis_client(settings.redis_url)
     code, message = _failure(kind, error)
-    log.error("event=upscale_failed_for_good stream=%s clip=%d fallback=unenhanced error=%r",
+    log.error("event=upscale_failed_for_good stream=%s seq=%d fallback=unenhanced error=%r",
               stream_id, seq, _details(kind, error))
     record_clip_error(StreamStore(redis, settings.stream_ttl_seconds), stream_id, seq, code, message)
     enqueue_unenhanced(redis, settings, stream_id, seq)
@@ -180,7 +180,7 @@ def unenhanced_failed(
     stream_id, seq = job.args
     settings = get_settings()
     code, message = _failure(kind, error)
-    log.error("event=clip_failed_for_good stream=%s clip=%d error=%r", stream_id, seq, _details(kind, error))
+    log.error("event=clip_failed_for_good stream=%s seq=%d error=%r", stream_id, seq, _details(kind, error))
     _fail_clip(redis_client(settings.redis_url), settings, stream_id, seq, code, message)
 
 
@@ -225,7 +225,7 @@ class PartPublisher:
         except Exception as error:
             raise PartNotPublished(f"part {part.index} not published: {error!r}") from error
         self.published = part.index + 1
-        log.info("event=part_published stream=%s clip=%d part=%d start=%.3f enhanced=%s",
+        log.info("event=part_published stream=%s seq=%d part=%d start=%.3f enhanced=%s",
                  self.stream_id, self.seq, part.index, part.start, self.enhanced)
 
 
@@ -244,7 +244,7 @@ def _upscale(
         except (BadMedia, av.error.FFmpegError, PartNotPublished):
             raise
         except Exception:
-            log.exception("event=model_failed stream=%s clip=%d parts_done=%d fallback=resize",
+            log.exception("event=model_failed stream=%s seq=%d parts_done=%d fallback=resize",
                           parts.stream_id, parts.seq, parts.published)
     parts.enhanced = False
     resize = ResizeUpscaler(enhancement.scale)
@@ -270,7 +270,7 @@ def _progress_recorder(store: StreamStore, stream_id: str, seq: int, parts: Part
                 job.meta["progress"] = {"frames_done": done, "frames_total": total}
                 job.save_meta()
         except RedisError as error:  # progress is for show: an outage must not fail the clip
-            log.warning("event=progress_not_recorded stream=%s clip=%d error=%r", stream_id, seq, str(error))
+            log.warning("event=progress_not_recorded stream=%s seq=%d error=%r", stream_id, seq, str(error))
 
     return record
 

@@ -36,7 +36,7 @@ def network_backend(mode: Mode, scale: int, backend: Backend, data_dir: Path) ->
 def _load(mode: Mode, scale: int, backend: Backend, data_dir: Path) -> TorchUpscaler:
     spec = model_for(mode, scale)
     net = load_network(spec, data_dir)
-    log.info("loading upscaler model=%s backend=%s", spec.key, backend)
+    log.info("event=model_loading model=%s backend=%s", spec.key, backend)
     if backend == "tensorrt":
         return tensorrt_upscaler(net, spec, data_dir)
     placement = Placement.best_available(data_dir)

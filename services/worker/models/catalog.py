@@ -87,7 +87,7 @@ def load_network(spec: ModelSpec, data_dir: Path) -> nn.Module:
         net = spec.architecture.from_state_dict(load_file(cache))
     else:
         log.info(
-            "converting ncnn weights model=%s bin=%s cache=%s", spec.name, bin_path.name, cache
+            "event=weights_converting model=%s bin=%s cache=%s", spec.name, bin_path.name, cache
         )
         net, state = spec.architecture.from_ncnn(read_model(param_path, bin_path))
         cache.parent.mkdir(parents=True, exist_ok=True)

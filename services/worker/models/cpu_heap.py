@@ -28,9 +28,9 @@ def keep_freed_memory_in_heap() -> bool:
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
-        log.info("cpu heap tuning skipped reason=no-glibc-mallopt")
+        log.info("event=cpu_heap_tuning_skipped reason=no_glibc_mallopt")
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     took = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    log.info("cpu heap tuning applied=%s mmap=off trim_threshold=%d", took, TRIM_THRESHOLD)
+    log.info("event=cpu_heap_tuning applied=%s mmap=off trim_threshold=%d", took, TRIM_THRESHOLD)
     return took

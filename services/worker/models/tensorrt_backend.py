@@ -68,17 +68,17 @@ def build_or_load_engine(
 
     path = engine_path(spec, shapes, data_dir)
     if path.exists():
-        log.info("loading TensorRT engine model=%s path=%s", spec.key, path)
+        log.info("event=tensorrt_engine_loading model=%s path=%s", spec.key, path)
         return torch.export.load(str(path)).module()
     log.info(
-        "building TensorRT engine model=%s shapes=%s (minutes, once per GPU)", spec.key, shapes
+        "event=tensorrt_engine_building model=%s shapes=%r note=minutes_once_per_gpu", spec.key, shapes
     )
     started = time.monotonic()
     inputs = shapes.inputs()
     compiled = torch_tensorrt.compile(
         net.cuda().half().eval(), ir="dynamo", inputs=inputs, enabled_precisions={torch.half},
     )  # fmt: skip
-    log.info("built TensorRT engine model=%s seconds=%.0f", spec.key, time.monotonic() - started)
+    log.info("event=tensorrt_engine_built model=%s seconds=%.0f", spec.key, time.monotonic() - started)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.ep")
     torch_tensorrt.save(compiled, str(partial), arg_inputs=inputs)

@@ -99,8 +99,8 @@ def cpu_placement(data_dir: Path) -> Placement:
     if len(candidates) == 1:
         return candidates[0]
     seconds = layer_seconds(candidates)
-    log.info("event=cpu_placement_race %s", " ".join(
-        f"{p.dtype}{'+winograd' if p.winograd else ''}={s * 1000:.1f}ms" for p, s in seconds.items()
+    log.info("event=cpu_placement_race timings=%s", ",".join(
+        f"{p.dtype}{'+winograd' if p.winograd else ''}:{s * 1000:.1f}ms" for p, s in seconds.items()
     ))  # fmt: skip
     return min(seconds, key=seconds.__getitem__)
 

@@ -141,13 +141,13 @@ def winograd_kernel(cache_dir: Path) -> WinogradKernel | None:
     wanted = os.environ.get("CXX") or "c++"
     compiler = shutil.which(wanted)
     if compiler is None:
-        log.warning("event=winograd_unavailable reason=no_compiler cxx=%s: 3x3 convolutions "
-                    "stay on PyTorch (install g++ for ~2x CPU speed)", wanted)  # fmt: skip
+        log.warning("event=winograd_unavailable reason=no_compiler cxx=%s advice=%r", wanted,
+                    "3x3 convolutions stay on PyTorch; install g++ for ~2x CPU speed")  # fmt: skip
         return None
     try:
         target = _built(compiler, cache_dir)
     except (OSError, subprocess.SubprocessError) as error:  # a hung or broken toolchain
-        log.warning("event=winograd_unavailable reason=build_failed cxx=%s: %s", compiler, error)
+        log.warning("event=winograd_unavailable reason=build_failed cxx=%s error=%r", compiler, error)
         return None
     return None if target is None else WinogradKernel(ctypes.CDLL(str(target)))
 
@@ -170,7 +170,7 @@ def _built(compiler: str, cache_dir: Path) -> Path | None:
             capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
         if build.returncode != 0:
-            log.warning("event=winograd_unavailable reason=build_failed cxx=%s: %s",
+            log.warning("event=winograd_unavailable reason=build_failed cxx=%s error=%r",
                         compiler, build.stderr.strip()[-2000:])  # fmt: skip
             return None
         partial.replace(target)  # atomic: a concurrent loader never maps half a file
