@@ -29,8 +29,11 @@ if TYPE_CHECKING:
 
     from tests.cluster import Cluster
 
-# Parallel local runs (several engineers on one machine) may pick their own db.
-TEST_REDIS_DB = int(os.environ.get("SHARPR_TEST_REDIS_DB", "9"))
+# Parallel local runs (several engineers on one machine) may pick their own db; under
+# pytest-xdist each worker (gw0, gw1, ...) takes the next one, since tests flush theirs.
+TEST_REDIS_DB = int(os.environ.get("SHARPR_TEST_REDIS_DB", "9")) + int(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+)
 S3_ACCESS_KEY = "sharpr-test"
 S3_SECRET_KEY = "sharpr-test-secret"
 
@@ -61,8 +64,13 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SHARPR_DATA_DIR for the session: the converted weights and the built CPU kernel
     are caches keyed by their inputs, so sharing them changes no result; a dir per test made
-    every test that ran the model convert, compile and race the CPU placement again."""
-    return tmp_path_factory.mktemp("data")
+    every test that ran the model convert, compile and race the CPU placement again. The
+    pytest-xdist workers of one run share it too (their base temp dirs have one parent):
+    its files are written whole and renamed into place, so a worker never reads half one."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "data"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture
