@@ -44,7 +44,7 @@ def test_a_worker_unheard_of_for_the_stale_time_drops_out_and_its_record_is_dele
     [rate] = fleet_capacity(redis, stale_seconds=60, now=later)
 
     assert (rate.input_pixels_per_second, rate.workers) == (200_000.0, 1)
-    assert redis.hkeys(keys.redis_capacity_rates()) == [b"alive"]
+    assert redis.hkeys(keys.REDIS_CAPACITY_RATES) == [b"alive"]
     assert redis.hkeys(keys.redis_capacity_seen()) == [b"alive"]
     assert fleet_capacity(redis, stale_seconds=60, now=later + 100) == []
 

@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class RateLimited(SharprError):
-    code = "rate_limited"
-    status = 429
+class RateLimited(SharprError, status=429):
+    """Over a limit on requests or event streams; `retry_after` says when to try again."""
 
     def __init__(self, message: str, retry_after: int, *, code: str | None = None) -> None:
         super().__init__(message, code=code)

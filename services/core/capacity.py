@@ -65,12 +65,12 @@ def record_throughput(
     Only the worker itself writes its field, so read-then-write is safe."""
     if seconds <= 0 or pixels <= 0:
         return
-    raw = redis.hget(keys.redis_capacity_rates(), worker)
+    raw = redis.hget(keys.REDIS_CAPACITY_RATES, worker)
     rates = _parse_rates(raw)
     key = rate_key(mode, scale)
     rates[key] = blended(rates.get(key), pixels / seconds, from_clip)
     pipe = redis.pipeline(transaction=False)
-    pipe.hset(keys.redis_capacity_rates(), worker, _dump_rates(rates))
+    pipe.hset(keys.REDIS_CAPACITY_RATES, worker, _dump_rates(rates))
     mark_seen(pipe, worker)
     pipe.execute()
 
@@ -85,14 +85,14 @@ def fleet_capacity(redis: Redis, stale_seconds: float, now: float | None = None)
     now = time.time() if now is None else now
     pipe = redis.pipeline(transaction=False)
     pipe.hgetall(keys.redis_capacity_seen())
-    pipe.hgetall(keys.redis_capacity_rates())
+    pipe.hgetall(keys.REDIS_CAPACITY_RATES)
     seen, rates = pipe.execute()
     live = {worker for worker, at in seen.items() if now - float(at) <= stale_seconds}
     gone = (set(seen) | set(rates)) - live
     if gone:
         pipe = redis.pipeline(transaction=False)
         pipe.hdel(keys.redis_capacity_seen(), *gone)
-        pipe.hdel(keys.redis_capacity_rates(), *gone)
+        pipe.hdel(keys.REDIS_CAPACITY_RATES, *gone)
         pipe.execute()
     return sum_rates([_parse_rates(raw) for worker, raw in rates.items() if worker in live])
 

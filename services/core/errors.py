@@ -19,8 +19,16 @@ SERVER_DETAILS = re.compile(
 
 
 class SharprError(Exception):
+    """Every error a client may see. A subclass names its HTTP status once, in its class
+    line; its code, unless it sets one, is its name in snake case (`TooLarge`: too_large)."""
+
     code = "internal_error"
     status = 500
+
+    def __init_subclass__(cls, *, status: int, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status = status
+        cls.code = cls.__dict__.get("code", re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower())
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -29,46 +37,36 @@ class SharprError(Exception):
             self.code = code
 
 
-class BadRequest(SharprError):
-    code = "bad_request"
-    status = 400
+class BadRequest(SharprError, status=400):
+    """A request the schema takes but the rules refuse: a duplicated token, a bad range."""
 
 
-class Unauthorized(SharprError):
-    code = "unauthorized"
-    status = 401
+class Unauthorized(SharprError, status=401):
+    """No token, or one that is not this stream's."""
 
 
-class NotFound(SharprError):
-    code = "not_found"
-    status = 404
+class NotFound(SharprError, status=404):
+    """No such stream, clip or file (or not any more: retention removed it)."""
 
 
-class Conflict(SharprError):
-    code = "conflict"
-    status = 409
+class Conflict(SharprError, status=409):
+    """Right request, wrong moment: a clip for a stream that has ended, a seq twice."""
 
 
-class TooLarge(SharprError):
-    code = "too_large"
-    status = 413
+class TooLarge(SharprError, status=413):
+    """Over a size limit: the upload, the frame, the stream's storage budget."""
 
 
-class Unprocessable(SharprError):
-    code = "unprocessable"
-    status = 422
+class Unprocessable(SharprError, status=422):
+    """Well formed, but not something we can do: a frame rate too high, a URL refused."""
 
 
-class Unavailable(SharprError):
-    code = "unavailable"
-    status = 503
+class Unavailable(SharprError, status=503):
+    """Redis or S3 is away for now; the client may try again."""
 
 
-class BadMedia(SharprError):
+class BadMedia(SharprError, status=422):
     """A clip that cannot be decoded: permanent, never retried."""
-
-    code = "bad_media"
-    status = 422
 
 
 def media_error(what: str, error: Exception, *, code: str = "bad_media") -> BadMedia:

@@ -14,12 +14,12 @@ SKIPPED = "skipped"
 
 def add_frame_counts(redis: Redis, *, model: int, skipped: int) -> None:
     pipe = redis.pipeline(transaction=False)
-    pipe.hincrby(keys.redis_frame_counts(), MODEL, model)
-    pipe.hincrby(keys.redis_frame_counts(), SKIPPED, skipped)
+    pipe.hincrby(keys.REDIS_FRAME_COUNTS, MODEL, model)
+    pipe.hincrby(keys.REDIS_FRAME_COUNTS, SKIPPED, skipped)
     pipe.execute()
 
 
 def read_frame_counts(redis: Redis) -> dict[str, int]:
-    raw = redis.hgetall(keys.redis_frame_counts())
+    raw = redis.hgetall(keys.REDIS_FRAME_COUNTS)
     counts = {key.decode(): int(value) for key, value in raw.items()}
     return {MODEL: counts.get(MODEL, 0), SKIPPED: counts.get(SKIPPED, 0)}

@@ -12,6 +12,15 @@ REDIS_PREFIX = "sharpr"
 # Relative to the playlists, so `original.m3u8` names its segments "original/<name>".
 ORIGINAL_SEGMENT_FOLDER = "original/"
 
+# Fleet-wide Redis keys.
+# Sorted set of stream ids by the time of their last clip or state change: the
+# sweep's index of idle and expired streams.
+REDIS_STREAM_ACTIVITY = f"{REDIS_PREFIX}:streams:activity"
+# Hash of frames enhanced by the whole fleet: model-run and skipped repeats.
+REDIS_FRAME_COUNTS = f"{REDIS_PREFIX}:frames"
+# Hash: worker name -> its measured throughput per mode and scale (JSON).
+REDIS_CAPACITY_RATES = f"{REDIS_PREFIX}:capacity:rates"
+
 
 def stream_prefix(stream_id: str) -> str:
     return f"streams/{stream_id}/"
@@ -107,21 +116,12 @@ def redis_upload_ledger(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:stream:{stream_id}:uploads"
 
 
-def redis_stream_activity() -> str:
-    """Sorted set of stream ids by the time of their last clip or state change: the
-    sweep's index of idle and expired streams."""
-    return f"{REDIS_PREFIX}:streams:activity"
-
 
 def parse_stream_prefix(key: str) -> str | None:
     """The stream id of an object key under `streams/`, or None."""
     match = re.match(r"streams/([a-z0-9]{20,40})/", key)
     return match[1] if match else None
 
-
-def redis_frame_counts() -> str:
-    """Hash of frames enhanced by the whole fleet: model-run and skipped repeats."""
-    return f"{REDIS_PREFIX}:frames"
 
 
 def redis_stream_lock(stream_id: str) -> str:
@@ -132,10 +132,6 @@ def redis_stream_output(stream_id: str) -> str:
     """The stream's output size ("WxH"), set once: at creation or by its first clip."""
     return f"{REDIS_PREFIX}:stream:{stream_id}:output"
 
-
-def redis_capacity_rates() -> str:
-    """Hash: worker name -> its measured throughput per mode and scale (JSON)."""
-    return f"{REDIS_PREFIX}:capacity:rates"
 
 
 def redis_capacity_seen() -> str:

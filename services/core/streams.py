@@ -126,13 +126,13 @@ class StreamStore:
         long and removes an ended one once its retention has passed, both from this time."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
-        pipe.zadd(keys.redis_stream_activity(), {stream.id: time.time()})
+        pipe.zadd(keys.REDIS_STREAM_ACTIVITY, {stream.id: time.time()})
         pipe.execute()
         self._touch(stream.id)
 
     def inactive_since(self, before: float) -> dict[str, float]:
         """Stream id -> time of its last clip or state change, for those before `before`."""
-        found = self.redis.zrangebyscore(keys.redis_stream_activity(), "-inf", before, withscores=True)
+        found = self.redis.zrangebyscore(keys.REDIS_STREAM_ACTIVITY, "-inf", before, withscores=True)
         return {stream_id.decode(): at for stream_id, at in found}
 
     def delete_stream(self, stream_id: str) -> None:
@@ -144,7 +144,7 @@ class StreamStore:
             keys.redis_stream_output(stream_id), *(keys.redis_clip(stream_id, seq) for seq in seqs),
             *(keys.redis_clip_parts(stream_id, seq) for seq in seqs),
         )
-        self.redis.zrem(keys.redis_stream_activity(), stream_id)
+        self.redis.zrem(keys.REDIS_STREAM_ACTIVITY, stream_id)
 
     def insert_clip(self, clip: Clip) -> bool:
         """Store a new clip while its stream is live; False if that seq is already there.
@@ -156,7 +156,7 @@ class StreamStore:
         stream_id = clip.stream_id
         added = self._insert_clip_if_live(
             keys=[keys.redis_stream(stream_id), keys.redis_clip(stream_id, clip.seq),
-                  keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.redis_stream_activity()],
+                  keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.REDIS_STREAM_ACTIVITY],
             args=[clip.model_dump_json(), self.ttl, clip.seq, clip.updated_at, stream_id],
         )
         if added == NOT_LIVE:
