@@ -5,6 +5,7 @@ each clip's segments once, in order, with no gap or repeat, and last as long as 
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import m3u8
@@ -14,12 +15,22 @@ from services.core.settings import Settings
 from services.core.storage import open_store
 
 
-def read_playlist(settings: Settings, stream_id: str) -> m3u8.M3U8:
+def object_bytes(settings: Settings, key: str) -> bytes:
+    """A whole object from the bucket, read in a thread of its own (Playwright's sync API
+    may own this thread's event loop)."""
+
     async def read() -> bytes:
         async with open_store(settings) as store:
-            return await store.get_bytes(keys.playlist_key(stream_id))
+            response = await store.client.get_object(Bucket=store.bucket, Key=key)
+            async with response["Body"] as body:
+                return await body.read()
 
-    return m3u8.loads(asyncio.run(read()).decode())
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, read()).result()
+
+
+def read_playlist(settings: Settings, stream_id: str) -> m3u8.M3U8:
+    return m3u8.loads(object_bytes(settings, keys.playlist_key(stream_id)).decode())
 
 
 def assert_complete_playlist(settings: Settings, stream_id: str, clip_seconds: dict[int, float], fps: int) -> m3u8.M3U8:

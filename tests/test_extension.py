@@ -7,7 +7,6 @@ for chrome.tabCapture. The other tests feed the recorder a canvas captureStream(
 oscillator; everything after that is the extension's own code.
 """
 
-import asyncio
 import functools
 import hashlib
 import io
@@ -17,7 +16,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin
@@ -29,10 +27,10 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from services.core import keys, localservers
 from services.core.settings import get_settings
-from services.core.storage import open_store
 from tests.api_client import send_clip
 from tests.conftest import Stack
 from tests.media import write_clip
+from tests.stream_checks import object_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -174,13 +172,7 @@ def test_recorded_clips_decode_alone_and_come_back_upscaled(stack: Stack, browse
     assert [(e["type"], e["seq"]) for e in result["events"]] == [
         ("uploading", 0), ("registered", 0), ("uploading", 1), ("registered", 1)]
 
-    async def inputs() -> list[bytes]:
-        async with open_store(stack.settings) as store:
-            return [await store.get_bytes(keys.input_key(stream["id"], seq, "webm")) for seq in (0, 1)]
-
-    # Playwright's sync API owns this thread's event loop; the S3 client gets its own thread.
-    with ThreadPoolExecutor(1) as thread:
-        bodies = thread.submit(asyncio.run, inputs()).result()
+    bodies = [object_bytes(stack.settings, keys.input_key(stream["id"], seq, "webm")) for seq in (0, 1)]
     for seq, body in enumerate(bodies):
         with av.open(io.BytesIO(body)) as container:  # each clip on its own, no other clip's header
             assert container.streams.audio, f"clip {seq} has no audio"
@@ -351,16 +343,6 @@ def user_browser(extension_dir: Path, tmp_path: Path) -> Iterator[BrowserContext
         context.close()
 
 
-def s3_bytes(settings, key: str) -> bytes:
-    async def read() -> bytes:
-        async with open_store(settings) as store:
-            return await store.get_bytes(key)
-
-    # Playwright's sync API owns this thread's event loop; the S3 client gets its own thread.
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, read()).result()
-
-
 def capture_state(worker) -> dict:
     """The service worker's capture record ({"state": "idle"} before the first write)."""
     return worker.evaluate("chrome.storage.session.get('capture')").get("capture", {"state": "idle"})
@@ -433,7 +415,7 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
     wait_until(lambda: capture_state(worker)["state"] == "ended", 30, "the capture to end")
 
     # What was uploaded is the video alone, at the capture size, never the 2560x1440 tab.
-    first = s3_bytes(stack.settings, keys.input_key(stream["id"], 0, "webm"))
+    first = object_bytes(stack.settings, keys.input_key(stream["id"], 0, "webm"))
     assert frame_sizes(first) == {(size["width"], size["height"])}
     with av.open(io.BytesIO(first)) as container:
         picture = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)

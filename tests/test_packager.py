@@ -27,6 +27,7 @@ from services.media.segments import BASE_SECONDS, segment_clip
 from services.packager.runner import run_packager
 from tests.conftest import run_queues
 from tests.media import write_clip
+from tests.stream_checks import object_bytes
 
 FPS = 15
 FRAME = 1 / FPS
@@ -277,12 +278,8 @@ def test_a_failed_clip_keeps_its_published_parts_in_the_playlist_and_download(ma
     assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000001_000.ts", "000001_001.ts"]
     assert playlist.is_endlist
 
-    async def fetch() -> bytes:  # private: the API hands out a presigned URL for it
-        async with open_store(stream.settings) as store:
-            return await store.get_bytes(keys.download_key(stream.id))
-
-    download = stream.tmp / "download.mp4"
-    download.write_bytes(asyncio.run(fetch()))
+    download = stream.tmp / "download.mp4"  # private: the API hands out a presigned URL for it
+    download.write_bytes(object_bytes(stream.settings, keys.download_key(stream.id)))
     times = decoded_video_times(download)
     assert len(times) == 6 * FPS  # the failed clip's 2 s, then clip 1's 4 s
     assert times[-1] == pytest.approx(6 - FRAME, abs=1e-3)

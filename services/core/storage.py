@@ -88,14 +88,6 @@ def cors_rules(origins: list[str]) -> dict[str, Any]:
     }
 
 
-async def _read_body(response: dict[str, Any]) -> bytes:
-    body = response["Body"]
-    try:
-        return await body.read()
-    finally:
-        body.close()
-
-
 def transfer_config(part_bytes: int) -> TransferConfig:
     """Multipart above `part_bytes`, in parts of that size, a bounded number at a time
     (boto3's default reads up to 100 parts ahead of the uploads)."""
@@ -134,10 +126,6 @@ class ObjectStore:
         await self.client.upload_file(
             str(path), self.bucket, key, ExtraArgs=headers, Config=self.transfer
         )
-
-    async def get_bytes(self, key: str) -> bytes:
-        response = await self.client.get_object(Bucket=self.bucket, Key=key)
-        return await _read_body(response)
 
     async def peek(self, key: str, size: int) -> tuple[int, bytes] | None:
         """(object size, its first `size` bytes), or None if absent: a clip's length and
