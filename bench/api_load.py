@@ -53,7 +53,7 @@ def start_servers(work: Path, redis_db: int) -> tuple[dict[str, str], list[subpr
     if not localservers.redis_answers(redis_url):
         port = localservers.free_port()
         processes.append(localservers.start_redis(work / "redis", port))
-        redis_url = f"redis://127.0.0.1:{port}/{redis_db}"
+        redis_url = f"redis://127.0.0.1:{port}/0"  # our own server: db 0 is free
     ports = localservers.WeedPorts.pick()
     processes.append(localservers.start_weed(work / "s3", ports, S3_ACCESS_KEY, S3_SECRET_KEY))
     api_port = localservers.free_port()
@@ -224,9 +224,11 @@ def main() -> None:
             # uvloop, as the API itself runs: the client's own loop lag counts in every latency.
             code = uvloop.run(run(env, api.pid, args.streams, args.seconds, args.poll, args.clip, work))
         finally:
-            for process in ([api] if api else []) + servers:
+            if api:
+                localservers.stop_process(api)
+            redis.flushdb()  # before the servers stop: one may be this run's own Redis
+            for process in servers:
                 localservers.stop_process(process)
-            redis.flushdb()
     sys.exit(code)
 
 

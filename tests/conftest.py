@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 TEST_REDIS_DB = int(os.environ.get("SHARPR_TEST_REDIS_DB", "9")) + int(
     os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
 )
+REDIS_DATABASES = 16  # a Redis server's default
 S3_ACCESS_KEY = "sharpr-test"
 S3_SECRET_KEY = "sharpr-test-secret"
 
@@ -41,12 +42,13 @@ S3_SECRET_KEY = "sharpr-test-secret"
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shared = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
-    if localservers.redis_answers(shared):
+    if TEST_REDIS_DB < REDIS_DATABASES and localservers.redis_answers(shared):
         yield shared
         return
+    # No shared Redis, or more xdist workers than its databases: a server of our own.
     port = localservers.free_port()
     process = localservers.start_redis(tmp_path_factory.mktemp("redis"), port)
-    yield f"redis://127.0.0.1:{port}/{TEST_REDIS_DB}"
+    yield f"redis://127.0.0.1:{port}/0"
     localservers.stop_process(process)
 
 
