@@ -19,15 +19,16 @@ SERVER_DETAILS = re.compile(
 
 
 class SharprError(Exception):
-    """Every error a client may see. A subclass names its HTTP status once, in its class
-    line; its code, unless it sets one, is its name in snake case (`TooLarge`: too_large)."""
+    """Every error a client may see. A subclass names its HTTP status in its class line
+    (else keeps its parent's); its code, unless it sets one, is its name in snake case
+    (`TooLarge`: too_large)."""
 
     code = "internal_error"
     status = 500
 
-    def __init_subclass__(cls, *, status: int, **kwargs: object) -> None:
+    def __init_subclass__(cls, *, status: int | None = None, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls.status = status
+        cls.status = cls.status if status is None else status  # a subclass's subclass inherits it
         cls.code = cls.__dict__.get("code", re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower())
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
