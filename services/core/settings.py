@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         return f"{base.rstrip('/')}/{self.s3_bucket}"
 
     @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> "Settings":
+        """Unset, the public URL is this machine's API at its port: `SHARPR_API_PORT=9000`
+        alone then gives links (and `sharpr up`'s banner) that work."""
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://127.0.0.1:{self.api_port}"
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> "Settings":
         if self.env == "prod" and self.s3_secret_key == DEV_S3_SECRET:
             raise ValueError("SHARPR_S3_SECRET_KEY must be set when SHARPR_ENV=prod")
