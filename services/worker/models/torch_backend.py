@@ -112,8 +112,9 @@ def layer_seconds(candidates: list[Placement]) -> dict[Placement, float]:
     """Each placement's best time for one 64->64 conv + PReLU on a 256x144 map (the capture
     ladder's floor, where CPU real time is decided): the compact net is 16 of these, the
     rest of a frame costs alike under either. The candidates take turns over several rounds
-    so a burst of load from another process cannot decide the race alone: one best-of-3
-    run each once picked bf16 at 2.6 vs 3.5 ms where whole 256x144 frames took 109 vs 98 ms."""
+    so a burst of load from another process cannot decide the race alone. (The race that
+    picked bf16 at 2.6 vs 3.5 ms, where whole 256x144 frames took 109 vs 98 ms, was mostly
+    oneDNN's spinning OpenMP threads slowing the kernel: see services/worker/__init__.py.)"""
     layers = {
         p: p.prepare(nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU(64))) for p in candidates
     }
