@@ -124,6 +124,16 @@ def parse_stream_prefix(key: str) -> str | None:
 
 
 
+def redis_live_source(stream_id: str) -> str:
+    """The live source a stream follows: where it is, what was taken (`LiveSource` JSON)."""
+    return f"{REDIS_PREFIX}:stream:{stream_id}:live"
+
+
+def redis_live_lease(stream_id: str) -> str:
+    """Held by the one follower run of a live stream at a time."""
+    return f"{REDIS_PREFIX}:lock:live:{stream_id}"
+
+
 def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"
 

@@ -65,7 +65,12 @@ class Stream(BaseModel):
     state: StreamState = StreamState.live
     created_at: float
     source_url: str | None = None
-    error: str | None = None
+    live_source: bool = Field(
+        False, description="Follows a live HLS source: its playlists slide once past the live window.",
+    )
+    error: str | None = Field(
+        None, description="`code: message`: why it failed, or why an ended stream ended early.",
+    )
 
 
 class ClipPart(BaseModel):
@@ -85,6 +90,9 @@ class Clip(BaseModel):
     frames_done: int = 0
     frames_total: int | None = None
     frames_skipped: int = Field(0, description="Frames that repeated the one before and reused its output.")
+    discontinuity: bool = Field(
+        False, description="The source jumped before this clip (skipped ahead or restarted).",
+    )
     parts_done: int = Field(0, description="Segments of the clip published so far, each as soon as it was encoded.")
     duration: float | None = Field(None, description="Seconds of upscaled video, once encoded.")
     width: int | None = None

@@ -141,7 +141,8 @@ class StreamStore:
         seqs = self.clip_seqs(stream_id)
         self.redis.delete(
             keys.redis_clip_index(stream_id), keys.redis_playlist_record(stream_id), keys.redis_upload_ledger(stream_id),
-            keys.redis_stream_output(stream_id), *(keys.redis_clip(stream_id, seq) for seq in seqs),
+            keys.redis_stream_output(stream_id), keys.redis_live_source(stream_id),
+            *(keys.redis_clip(stream_id, seq) for seq in seqs),
             *(keys.redis_clip_parts(stream_id, seq) for seq in seqs),
         )
         self.redis.zrem(keys.REDIS_STREAM_ACTIVITY, stream_id)
