@@ -87,6 +87,21 @@ class ClipRegistration(BaseModel):
     }
 
 
+class LiveStatus(BaseModel):
+    """How following a live source goes."""
+
+    following: bool = Field(description="Still taking new segments from the source.")
+    segments_taken: int
+    seconds_taken: float
+    segments_missing: int = Field(description="Segments the source listed but that could not be had (404).")
+    skipped_seconds: float = Field(description="Source seconds skipped to catch up when the fleet fell behind.")
+    delay_seconds: float | None = Field(
+        None, description="Seconds from a segment appearing at the source to its enhanced clip in the "
+                          "playlist, for the newest enhanced clip.",
+    )
+    original_playlist_url: str
+
+
 class StreamStatus(BaseModel):
     id: str
     state: StreamState
@@ -97,6 +112,7 @@ class StreamStatus(BaseModel):
     error: str | None = None
     capture: Capture | None = None
     output: Size | None = None
+    live: LiveStatus | None = Field(None, description="Set when the stream follows a live source.")
     clips: list[Clip]
 
 

@@ -15,9 +15,12 @@ from services.core.streams import StreamStore
 
 
 def register_clip(
-    streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str
+    streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str,
+    *, discontinuity: bool = False, source_at: float | None = None,
 ) -> Clip | None:
     """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists.
+    A clip cut from a live source says when its segment appeared there (`source_at`, for
+    the delay behind the source) and whether the source jumped before it.
 
     Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
     with the registration, so no clip lands after the playlist's ENDLIST. A repeated
@@ -30,7 +33,8 @@ def register_clip(
         seq=seq,
         key=key,
         state=ClipState.queued,
-        timings={"registered_at": time.time()},
+        discontinuity=discontinuity,
+        timings={"registered_at": time.time(), **({} if source_at is None else {"source_at": source_at})},
     )
     if not streams.insert_clip(clip):
         existing = streams.get_clip(stream_id, seq)

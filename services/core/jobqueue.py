@@ -5,7 +5,7 @@ imports the worker. Job ids are deterministic, so enqueueing twice is harmless.
 """
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from redis import Redis
@@ -34,6 +34,7 @@ UNENHANCED_FAILED_CALLBACK = "services.worker.jobs.unenhanced_failed"
 WARM_JOB = "services.worker.jobs.warm_model"
 PACKAGE_JOB = "services.packager.jobs.package_clip"
 INGEST_JOB = "services.ingest.jobs.ingest_video"
+FOLLOW_JOB = "services.ingest.live_follow.follow_live"
 SWEEP_JOB = "services.packager.sweep.sweep_streams"
 
 # Transient failures (S3 down, a worker killed) are retried; bad media never raises.
@@ -85,7 +86,7 @@ def async_redis_client(url: str, outage_seconds: float = FAIL_FAST_SECONDS) -> A
 
 def _enqueue(
     redis: Redis, queue: str, func: str, job_id: str, timeout: int, *args: object,
-    on_failure: str | None = None,
+    on_failure: str | None = None, at: datetime | None = None,
 ) -> Job:
     try:
         existing = Job.fetch(job_id, connection=redis)
@@ -93,10 +94,11 @@ def _enqueue(
         existing = None
     if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
         return existing
-    return Queue(queue, connection=redis).enqueue(
-        func, *args, job_id=job_id, job_timeout=timeout, retry=RETRY, result_ttl=3600, failure_ttl=86400,
-        on_failure=Callback(on_failure) if on_failure else None,
-    )
+    options = dict(job_id=job_id, job_timeout=timeout, retry=RETRY, result_ttl=3600, failure_ttl=86400,
+                   on_failure=Callback(on_failure) if on_failure else None)
+    if at is not None:
+        return Queue(queue, connection=redis).enqueue_at(at, func, *args, **options)
+    return Queue(queue, connection=redis).enqueue(func, *args, **options)
 
 
 def enqueue_upscale(redis: Redis, settings: Settings, stream_id: str, seq: int) -> Job:
@@ -157,6 +159,16 @@ def enqueue_ingest(redis: Redis, settings: Settings, stream_id: str) -> Job:
     return _enqueue(
         redis, INGEST_QUEUE, INGEST_JOB, f"ingest-{stream_id}",
         ingest_job_timeout(settings), stream_id,
+    )
+
+
+def enqueue_follow(redis: Redis, settings: Settings, stream_id: str, tick: int, *, delay: float) -> Job:
+    """Run `tick` of following the stream's live source in `delay` seconds (at once if
+    <= 0), on the ingest queue; one job id per tick, so a run asked for twice runs once."""
+    at = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+    return _enqueue(
+        redis, INGEST_QUEUE, FOLLOW_JOB, f"follow-{stream_id}-{tick}", settings.job_timeout_seconds,
+        stream_id, at=at,
     )
 
 

@@ -51,14 +51,19 @@ def check_capture(capture: Capture, settings: Settings) -> None:
         )
 
 
-def end_stream(streams: StreamStore, settings: Settings, stream: Stream) -> Stream:
-    """No more clips: the packager closes the playlist once every clip is packaged."""
+def end_stream(
+    streams: StreamStore, settings: Settings, stream: Stream, *, code: str | None = None, message: str = ""
+) -> Stream:
+    """No more clips: the packager closes the playlist once every clip is packaged. With
+    `code`, the stream ended early for that reason (a live source stalled), kept as its
+    `error` while it still ends, not fails: what it had stays playable."""
     if stream.state != StreamState.live:
         return stream
-    ending = stream.model_copy(update={"state": StreamState.ending})
+    error = None if code is None else f"{code}: {without_server_details(message)}"
+    ending = stream.model_copy(update={"state": StreamState.ending, "error": error})
     streams.save_stream(ending)
     enqueue_package(streams.redis, settings, stream.id, None)
-    log.info("event=stream_ending stream=%s", stream.id)
+    log.info("event=stream_ending stream=%s code=%s", stream.id, code)
     return ending
 
 

@@ -36,6 +36,9 @@ class MediaSource:
     headers: dict[str, str]
     duration: float | None
     hls: bool = False  # `url` is an HLS playlist, not a file
+    live: bool = False  # a live stream: followed, not downloaded (`live_start`)
+    manifest_url: str | None = None  # the master playlist `url` was chosen from, if any
+    formats: tuple[dict[str, Any], ...] = ()  # every format yt-dlp found, for a live one
 
 
 class _BodyReader(io.RawIOBase):
@@ -131,9 +134,11 @@ def find_media(url: str, fetcher: Fetcher, timeout: float) -> MediaSource:
             f"the video at {url} is only offered as {info.get('protocol')}", code="unsupported_source"
         )
     log.info("event=media_found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
+    live = bool(info.get("is_live"))
     return MediaSource(
         url=info["url"], headers=dict(info.get("http_headers") or {}), duration=info.get("duration"),
-        hls=protocol in HLS_PROTOCOLS,
+        hls=protocol in HLS_PROTOCOLS, live=live, manifest_url=info.get("manifest_url"),
+        formats=tuple(info.get("formats") or ()) if live else (),
     )
 
 

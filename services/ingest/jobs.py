@@ -1,4 +1,5 @@
-"""RQ job `ingest_video`: one whole video in, the stream's clips queued like captured ones.
+"""RQ job `ingest_video`: one whole video in, the stream's clips queued like captured ones;
+or, for a live stream, the start of following it (`live_follow`).
 
 The video comes from the stream's `source_url` (found with yt-dlp, fetched by the guarded
 `Fetcher`) or from a browser upload at `keys.source_key`. It is cut at keyframes
@@ -24,6 +25,7 @@ from services.core.clip_transitions import register_clip
 from services.core.errors import SharprError, TooLarge, Unprocessable, media_error
 from services.core.hls_playlist import render_playlist, target_duration
 from services.core.jobqueue import redis_client
+from services.core.live_source import LiveSource, start_following
 from services.core.playlist_record import Segment
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
@@ -38,6 +40,7 @@ from services.core.streams import StreamStore
 from services.ingest.extract import find_media
 from services.ingest.fetch import Fetcher
 from services.ingest.hls_source import download_hls
+from services.ingest.live_start import find_live_source, fleet_pixels_per_second
 from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
 from services.media.reencode import reencode
 from services.media.segments import segment_clip
@@ -73,6 +76,9 @@ def ingest_video(stream_id: str) -> None:
         if job is None or not job.retries_left:
             fail_stream(streams, stream_id, "ingest_failed", f"{type(error).__name__}: {error}")
         raise
+    if count is None:  # a live source: followed from now on, the stream stays live
+        log.info("event=live_source_followed stream=%s", stream_id)
+        return
     stream = streams.get_stream(stream_id)
     if stream is not None:
         end_stream(streams, settings, stream)
@@ -81,13 +87,18 @@ def ingest_video(stream_id: str) -> None:
 
 async def _ingest(
     settings: Settings, streams: StreamStore, stream_id: str, source_url: str | None, tmp: Path
-) -> int:
+) -> int | None:
+    """How many clips were queued; None when the URL is a live source, now followed."""
     source = tmp / "source"
     async with open_store(settings) as store:
         if source_url is None:
             await _download_upload(store, stream_id, source, settings)
         else:
-            await asyncio.to_thread(_download_url, source_url, source, settings)
+            live = await asyncio.to_thread(_download_url, source_url, source, settings, streams, stream_id)
+            if live is not None:
+                if not await asyncio.to_thread(start_following, streams, settings, stream_id, live):
+                    log.info("event=live_source_already_followed stream=%s", stream_id)
+                return None
         source = await asyncio.to_thread(_normalize, source, tmp, settings)
         await _publish_original(store, stream_id, source, tmp, settings)
         info = probe_source(source)
@@ -111,9 +122,17 @@ async def _download_upload(store: ObjectStore, stream_id: str, dest: Path, setti
     await store.download_file(key, dest)
 
 
-def _download_url(url: str, dest: Path, settings: Settings) -> None:
+def _download_url(
+    url: str, dest: Path, settings: Settings, streams: StreamStore, stream_id: str
+) -> LiveSource | None:
+    """Download the video at `url` into `dest`; for a live stream, what to follow instead
+    (the variant closest to what the fleet keeps up with at the stream's mode and scale)."""
     with Fetcher(settings) as fetcher:
         media = find_media(url, fetcher, settings.ingest_timeout_seconds)
+        if media.live:
+            stream = streams.get_stream(stream_id)
+            rate = None if stream is None else fleet_pixels_per_second(streams.redis, settings, stream.enhancement)
+            return find_live_source(fetcher, media, rate)
         if media.duration is not None and media.duration > settings.ingest_max_seconds:
             raise _too_long(settings)
         if media.hls:

@@ -5,11 +5,11 @@ which must turn every finished clip into segments at once; each scales on its ow
 A forking `Worker` is safe here: ingest imports no torch and no CUDA.
 """
 
-from services.core.jobqueue import INGEST_JOB, INGEST_QUEUE
+from services.core.jobqueue import FOLLOW_JOB, INGEST_JOB, INGEST_QUEUE
 from services.core.settings import Settings
 from services.core.workloop import work_queue_forking
 
 
 def run_ingest(settings: Settings, burst: bool = False) -> None:
     """Work jobs until stopped (or, with `burst`, until the queue is empty)."""
-    work_queue_forking(settings, INGEST_QUEUE, (INGEST_JOB,), burst=burst)
+    work_queue_forking(settings, INGEST_QUEUE, (INGEST_JOB, FOLLOW_JOB), burst=burst)

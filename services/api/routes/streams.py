@@ -18,6 +18,7 @@ from services.api.events import stream_events
 from services.api.ratelimit import client_address, token_subject
 from services.api.schemas import (
     ClipRegistration,
+    LiveStatus,
     StopResult,
     StreamCreated,
     StreamLimits,
@@ -29,9 +30,11 @@ from services.api.schemas import (
 from services.api.uploaded_clips import check_clip_limit, register_uploaded_clip
 from services.core import keys
 from services.core.retention import remove_stream
-from services.core.schemas import Clip
+from services.core.live_source import delay_behind_source, read_live_source
+from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
 from services.core.stream_transitions import end_stream, open_stream
+from services.core.streams import StreamReader
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
@@ -93,11 +96,24 @@ async def register_clip(
 
 @router.get("/{stream_id}")
 async def get_stream(stream: StreamAuth, settings: SettingsDep, reader: ReaderDep) -> StreamStatus:
+    clips = await reader.get_clips(stream.id)
     return StreamStatus(
         id=stream.id, state=stream.state, playlist_url=playlist_url(settings, stream.id),
         enhancement=stream.enhancement, created_at=stream.created_at,
         source_url=stream.source_url, error=stream.error, capture=stream.capture,
-        output=await reader.get_output(stream.id), clips=await reader.get_clips(stream.id),
+        output=await reader.get_output(stream.id), live=await live_status(settings, reader, stream, clips),
+        clips=clips,
+    )
+
+
+async def live_status(settings: Settings, reader: StreamReader, stream: Stream, clips: list[Clip]) -> LiveStatus | None:
+    if not stream.live_source or (source := await read_live_source(reader.redis, stream.id)) is None:
+        return None
+    return LiveStatus(
+        following=stream.state == StreamState.live and not source.original.ended,
+        segments_taken=source.segments_taken, seconds_taken=round(source.seconds_taken, 3),
+        segments_missing=source.segments_missing, skipped_seconds=round(source.skipped_seconds, 3),
+        delay_seconds=delay_behind_source(clips), original_playlist_url=original_playlist_url(settings, stream.id),
     )
 
 
@@ -119,7 +135,8 @@ async def events(
 
 @router.post("/{stream_id}/stop", status_code=status.HTTP_202_ACCEPTED)
 async def stop_stream(stream: StreamAuth, settings: SettingsDep, streams: StreamsDep) -> StopResult:
-    """No more clips; the playlist gets ENDLIST once every registered clip is packaged."""
+    """No more clips (a live source is no longer followed); the playlist gets ENDLIST once
+    every registered clip is packaged."""
     stream = await run_in_threadpool(end_stream, streams, settings, stream)
     return StopResult(id=stream.id, state=stream.state)
 

@@ -60,3 +60,8 @@ export function getStatus(stream) {
 export function openEvents(stream) {
   return new EventSource(`/v1/streams/${stream.id}/events?token=${encodeURIComponent(stream.token)}`);
 }
+
+/** Stop the stream: a live source is no longer followed, the playlists end. */
+export function stopStream(stream) {
+  return call(`/v1/streams/${stream.id}/stop`, { token: stream.token });
+}

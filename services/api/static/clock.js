@@ -1,13 +1,14 @@
 // One clock for two videos: play, pause and seek on either moves both; small drift
-// (decoders run at their own pace) is corrected by moving the enhanced one.
+// (decoders run at their own pace) is corrected by moving the follower to the leader: the
+// original leads a whole video, the enhanced one a live source (it is the one behind).
 
 const DRIFT_SECONDS = 0.25;
 const CHECK_MS = 500;
 
-export function linkClocks(leader, follower) {
-  const pair = [leader, follower];
-  const other = (video) => (video === leader ? follower : leader);
-  for (const video of pair) {
+export function linkClocks(first, second) {
+  let leader = first;
+  const other = (video) => (video === first ? second : first);
+  for (const video of [first, second]) {
     // Each handler acts only when the other video differs, so echoes stop at once.
     video.addEventListener("play", () => { if (other(video).paused) other(video).play().catch(() => {}); });
     video.addEventListener("pause", () => { if (!other(video).paused) other(video).pause(); });
@@ -18,12 +19,14 @@ export function linkClocks(leader, follower) {
     });
   }
   setInterval(() => {
+    const follower = other(leader);
     const ready = follower.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA;
     if (!leader.paused && ready && !follower.seeking
         && Math.abs(follower.currentTime - leader.currentTime) > DRIFT_SECONDS) {
       follower.currentTime = leader.currentTime;
     }
   }, CHECK_MS);
+  return { lead: (video) => { leader = video; } };
 }
 
 /** Play/pause button, position slider and time readout for the pair. */

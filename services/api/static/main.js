@@ -2,6 +2,7 @@
 // progress and, at the end, the download link.
 import { downloadUrl, startFromFile, startFromUrl } from "./api.js";
 import { bindControls, linkClocks } from "./clock.js";
+import { followLive } from "./live.js";
 import { attach } from "./players.js";
 import { followProgress } from "./progress.js";
 import { bindWipe } from "./wipe.js";
@@ -51,7 +52,8 @@ function show(stream) {
   const enhanced = $("enhanced");
   attach(original, stream.original_playlist_url);
   attach(enhanced, stream.playlist_url);
-  linkClocks(original, enhanced);
+  const clocks = linkClocks(original, enhanced);
+  followLive(stream, { line: $("live"), stop: $("stop") }, () => clocks.lead(enhanced));
   bindControls(original, { play: $("play"), seek: $("seek"), time: $("time") });
   bindWipe($("stage"), $("wipe"));
   $("sound").addEventListener("change", (e) => { enhanced.muted = !e.target.checked; });

@@ -1,0 +1,49 @@
+// A live source's side of the page: the "Live" line with the delay behind the source,
+// read from the stream's status while it is followed, and the button that stops following.
+import { getStatus, stopStream } from "./api.js";
+
+const POLL_MS = 2000;
+const FINAL = ["ended", "failed"];
+
+export async function followLive(stream, { line, stop }, onLive) {
+  let live = false;
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    await stopStream(stream).catch(() => { stop.disabled = false; });
+  });
+  for (;;) {
+    let status;
+    try {
+      status = await getStatus(stream);
+    } catch {
+      return; // expired or deleted: the progress line says so
+    }
+    if (status.live && !live) {
+      live = true;
+      onLive();
+    }
+    if (status.live) {
+      line.hidden = false;
+      line.textContent = describe(status);
+      stop.hidden = !status.live.following || FINAL.includes(status.state);
+    }
+    // A whole video registers its clips without ever following: nothing to show.
+    if (FINAL.includes(status.state) || (!status.live && status.clips.length > 0)) return;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+function describe(status) {
+  const { live } = status;
+  const parts = [];
+  if (live.following) {
+    parts.push("Live");
+    parts.push(live.delay_seconds == null ? "waiting for the first enhanced clip"
+      : `${Math.round(live.delay_seconds)} s behind the source`);
+  } else {
+    parts.push(status.error ? `Live source ended early (${status.error})` : "The live source has ended");
+  }
+  if (live.skipped_seconds > 0) parts.push(`${Math.round(live.skipped_seconds)} s skipped to keep up`);
+  if (live.segments_missing > 0) parts.push(`${live.segments_missing} source segments missing`);
+  return parts.join(" · ");
+}
