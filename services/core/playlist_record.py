@@ -41,8 +41,14 @@ class PlaylistRecord(BaseModel):
 
     next_seq: int = 0
     next_part: int = Field(0, description="Parts of clip `next_seq` already in the playlist.")
-    offset: float = Field(0.0, description="Seconds of video published so far.")
-    segments: list[Segment] = Field(default_factory=list)
+    offset: float = Field(0.0, description="Seconds of video published so far (the timeline).")
+    segments: list[Segment] = Field(
+        default_factory=list, description="What the playlist lists: all, or a sliding playlist's window.",
+    )
+    media_sequence: int = Field(0, ge=0, description="Media sequence number of `segments[0]` (§4.3.3.2).")
+    discontinuity_sequence: int = Field(
+        0, ge=0, description="EXT-X-DISCONTINUITY tags that left the window (§4.3.3.3).",
+    )
     ended: bool = False
 
 
