@@ -20,7 +20,7 @@ from services.core import keys
 from services.core.jobqueue import PACKAGE_QUEUE, enqueue_ingest, enqueue_package
 from services.core.playlist_record import load_playlist_record, save_playlist_record
 from services.core.schemas import Clip, ClipPart, ClipState, Enhancement, StreamState
-from services.core.settings import Settings
+from services.core.settings import Settings, get_settings
 from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, open_store
 from services.core.streams import StreamStore
 from services.media.segments import BASE_SECONDS, segment_clip
@@ -382,3 +382,74 @@ def test_packager_process_leaves_ingest_jobs_to_the_ingest_service(make_stream, 
     run_packager(settings, burst=True)
 
     assert ingest.get_status(refresh=True) == "queued"
+
+
+# --- a stream that follows a live source: a sliding playlist -------------------------------
+
+@pytest.fixture
+def live_window(settings, monkeypatch) -> float:
+    """An 11 s window: six 2 s segments (five would last 10 s), over the 9 s floor."""
+    monkeypatch.setenv("SHARPR_LIVE_WINDOW_SECONDS", "11")
+    get_settings.cache_clear()
+    return get_settings().live_window_seconds
+
+
+def test_a_live_source_stream_slides_and_marks_where_the_source_jumped(make_stream, live_window):
+    stream = make_stream(5)
+    live = stream.streams.get_stream(stream.id).model_copy(update={"live_source": True})
+    stream.streams.save_stream(live)
+    for seq in (2, 3):  # the source jumped before clips 2 and 3
+        stream.streams.update_clip(stream.id, seq, discontinuity=True)
+    uris = [f"{seq:06d}_{n:03d}.ts" for seq in (0, 1, 2, 4) for n in range(4)]
+
+    stream.finish(0, seconds=8)
+    playlist = stream.playlist()
+    assert playlist.playlist_type is None  # sliding from its first write (§6.2.1)
+    assert "#EXT-X-PLAYLIST-TYPE" not in stream.get(keys.playlist_key(stream.id)).text
+    assert (playlist.media_sequence, playlist.discontinuity_sequence) == (0, 0)
+    assert [s.uri for s in playlist.segments] == uris[:4]
+
+    stream.finish(1, seconds=8)
+    stream.finish(2, seconds=8)
+    playlist = stream.playlist()
+    assert not playlist.is_endlist
+    assert [s.uri for s in playlist.segments] == uris[6:12]  # 12 s: the last six
+    assert (playlist.media_sequence, playlist.discontinuity_sequence) == (6, 0)
+    # The tag sits right before the first segment of the clip after the jump.
+    assert [s.discontinuity for s in playlist.segments] == [False, False, True, False, False, False]
+
+    # Clip 3 fails whole: its jump goes to the next segment listed, clip 4's first.
+    stream.fail(3)
+    stream.finish(4, seconds=8)
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == uris[10:]
+    assert [s.discontinuity for s in playlist.segments] == [False, False, True, False, False, False]
+    # Clip 2's tagged segment left: the discontinuity sequence counts it (§6.2.2).
+    assert (playlist.media_sequence, playlist.discontinuity_sequence) == (10, 1)
+    record = load_playlist_record(stream.redis, stream.id)
+    assert record.offset == pytest.approx(32.0, abs=4 * FRAME)  # the timeline keeps counting
+
+    stream.stop()
+    playlist = stream.playlist()
+    assert playlist.is_endlist and playlist.playlist_type is None
+    assert [s.uri for s in playlist.segments] == uris[10:]
+    assert (playlist.media_sequence, playlist.discontinuity_sequence) == (10, 1)
+    assert stream.streams.get_stream(stream.id).state == StreamState.ended
+    # The download holds what the closed playlist lists: its last 12 s.
+    download = stream.tmp / "download.mp4"
+    download.write_bytes(object_bytes(stream.settings, keys.download_key(stream.id)))
+    assert len(decoded_video_times(download)) == 12 * FPS
+
+
+def test_a_stream_without_a_live_source_never_slides(make_stream, live_window):
+    stream = make_stream(2)
+    stream.streams.update_clip(stream.id, 1, discontinuity=True)  # only a live source's jumps count
+    stream.finish(0, seconds=8)
+    stream.finish(1, seconds=8)
+    stream.stop()
+    text = stream.get(keys.playlist_key(stream.id)).text
+    playlist = m3u8.loads(text)
+    assert playlist.playlist_type == "event" and playlist.media_sequence == 0
+    assert "#EXT-X-DISCONTINUITY" not in text
+    assert [s.uri for s in playlist.segments] == [f"{seq:06d}_{n:03d}.ts" for seq in range(2) for n in range(4)]
+    assert playlist.is_endlist

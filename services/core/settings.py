@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     # segments leave them); past `live_max_delay_seconds` behind the source the follower
     # skips to the live edge; a source with no new segment for `live_stall_target_durations`
     # of its target durations ends the stream (`source_stalled`), as does
-    # `live_max_seconds` of following (`live_too_long`).
-    live_window_seconds: float = Field(600.0, ge=30.0)
+    # `live_max_seconds` of following (`live_too_long`). A window never keeps less than three
+    # target durations (RFC 8216 §6.2.2), whatever the setting.
+    live_window_seconds: float = Field(600.0, ge=10.0)
     live_max_delay_seconds: float = Field(60.0, gt=0.0)
     live_stall_target_durations: int = Field(6, ge=2)
     live_max_seconds: float = Field(4 * 3600.0, gt=0.0)

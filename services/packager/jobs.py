@@ -7,6 +7,10 @@ lock, so concurrent or repeated runs are harmless: segment keys are deterministi
 nothing is added to the playlist record before the playlist names it. Each part is one
 segment, appended at once. The record, the lock and the clip and stream transitions are
 core's (`playlist_record`, `clip_transitions`, `stream_transitions`).
+
+A stream that follows a live source slides: after each appended segment the oldest leave
+the playlist past `live_window_seconds`, and the first segment after the source jumped
+carries EXT-X-DISCONTINUITY. Any other stream's playlist is an EVENT that only grows.
 """
 
 import asyncio
@@ -24,6 +28,7 @@ from services.core.hls_playlist import (
     SegmentTooLong,
     check_segments,
     render_playlist,
+    slid,
     target_duration,
 )
 from services.core.jobqueue import redis_client
@@ -79,6 +84,8 @@ class StreamPackager:
         self.lock = lock
         self.stream_id = stream_id
         self.target = target_duration(settings.segment_seconds)
+        self.sliding = False  # the stream follows a live source (set by `publish`)
+        self.jumps: set[int] = set()  # clips the source jumped before
 
     async def publish(self, trigger: int | None) -> None:
         stream = self.streams.get_stream(self.stream_id)
@@ -86,7 +93,10 @@ class StreamPackager:
         if stream is None or record.ended:
             log.info("event=nothing_to_package stream=%s trigger=%s", self.stream_id, trigger)
             return
-        clips = {clip.seq: clip.state for clip in self.streams.get_clips(self.stream_id)}
+        listed = self.streams.get_clips(self.stream_id)
+        clips = {clip.seq: clip.state for clip in listed}
+        self.sliding = stream.live_source
+        self.jumps = {clip.seq for clip in listed if clip.discontinuity}
         parts = self.streams.part_counts(self.stream_id, [seq for seq in clips if seq >= record.next_seq])
         # A failed stream takes no more clips either: close its playlist so players stop.
         ending = stream.state in (StreamState.ending, StreamState.ended, StreamState.failed)
@@ -130,7 +140,8 @@ class StreamPackager:
             source, segment = Path(tmp) / "part.mp4", Path(tmp) / name
             await store.download_file(keys.output_part_key(self.stream_id, seq, n), source)
             duration = await asyncio.to_thread(remux_part, source, segment, offset=record.offset)
-            new = Segment(uri=name, duration=duration, seq=seq, part=n)
+            new = Segment(uri=name, duration=duration, seq=seq, part=n,
+                          discontinuity=self._jumped(record, seq))
             try:
                 check_segments([new], self.target)
             except SegmentTooLong as error:
@@ -143,11 +154,19 @@ class StreamPackager:
             "offset": record.offset + duration,
             "segments": [*record.segments, new],
         })
+        if self.sliding:
+            record = slid(record, keep_seconds=self.settings.live_window_seconds, target=self.target)
         await self._write_playlist(store, record)
         self._save(record)
         log.info("event=part_packaged stream=%s seq=%d part=%d duration=%.3f offset=%.3f",
                  self.stream_id, seq, n, duration, record.offset - duration)
         return record
+
+    def _jumped(self, record: PlaylistRecord, seq: int) -> bool:
+        """Whether the segment now appended from clip `seq` follows a jump in the source: the
+        first one listed from a flagged clip, or after a flagged clip that was skipped."""
+        last = record.segments[-1].seq if record.segments else -1  # a window keeps its last
+        return self.sliding and any(s in self.jumps for s in range(last + 1, seq + 1))
 
     def _finish_clip(self, record: PlaylistRecord, seq: int, started: float) -> PlaylistRecord:
         """Every part of an encoded clip is in the playlist: go on to the next clip."""
@@ -174,6 +193,9 @@ class StreamPackager:
     async def _end(self, store: ObjectStore, record: PlaylistRecord) -> None:
         """Close the playlist (ENDLIST), write the download, mark the stream ended.
 
+        The download holds what the closed playlist lists: all of it, or for a stream that
+        followed a live source the last window (older parts are no longer listed).
+
         The packager's own `ended` is recorded last, so a packager killed anywhere in
         between leaves work that the next run redoes, never a stream stuck in `ending`.
         """
@@ -192,7 +214,10 @@ class StreamPackager:
         over, this raises instead of overwriting that packager's playlist.
         """
         self.lock.reacquire()
-        text = render_playlist(record.segments, target=self.target, ended=record.ended)
+        text = render_playlist(
+            record.segments, target=self.target, ended=record.ended, sliding=self.sliding,
+            media_sequence=record.media_sequence, discontinuity_sequence=record.discontinuity_sequence,
+        )
         await store.put_bytes(keys.playlist_key(self.stream_id), text.encode(),
                               cache_control=PLAYLIST_CACHE_CONTROL)
 
