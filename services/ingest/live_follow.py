@@ -24,7 +24,7 @@ from rq import get_current_job
 from services.core import keys
 from services.core.clip_transitions import register_clip
 from services.core.errors import Conflict, SharprError
-from services.core.hls_playlist import render_playlist, slide
+from services.core.hls_playlist import render_playlist, slid
 from services.core.jobqueue import enqueue_follow, redis_client
 from services.core.live_source import (
     LiveSource,
@@ -205,13 +205,8 @@ class Follower:
 
     async def _write_original(self, store: ObjectStore, source: LiveSource) -> None:
         """The original playlist, slid to the live window like the enhanced one."""
-        record = source.original
         target = source.target + 1  # remuxed durations may round a frame over the source's
-        kept, removed, tags = slide(record.segments, keep_seconds=self.settings.live_window_seconds, target=target)
-        record = record.model_copy(update={
-            "segments": kept, "media_sequence": record.media_sequence + removed,
-            "discontinuity_sequence": record.discontinuity_sequence + tags,
-        })
+        record = slid(source.original, keep_seconds=self.settings.live_window_seconds, target=target)
         source.original = record
         text = render_playlist(record.segments, target=target, ended=record.ended, media_sequence=record.media_sequence,
                                discontinuity_sequence=record.discontinuity_sequence, sliding=True)
