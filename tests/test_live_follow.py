@@ -1,0 +1,150 @@
+"""Following a live HLS source end to end: a real clip served segment by segment in real
+time over loopback (`tests/live_hls_server.py`, let through by the guard's allow-list),
+the whole stack as real processes (API, worker, packager, ingest).
+
+What a viewer of the enhanced stream must get: a playlist that grows while the source is
+live and ends after it, with every source frame once, in the source's order (frames
+compared downscaled), each source segment fetched once.
+"""
+
+import time
+from pathlib import Path
+
+import av
+import httpx
+import m3u8
+import numpy as np
+import pytest
+
+from services.core import keys
+from services.core.settings import Settings, get_settings
+from tests.api_client import auth
+from tests.live_hls_server import SourceSegment, cut_segments, live_hls, write_live_clip
+from tests.stream_checks import object_bytes
+
+WIDTH, HEIGHT, FPS, SEGMENT = 64, 36, 15, 2.0
+SECONDS = 14.0
+WAIT_SECONDS = 120
+
+
+@pytest.fixture
+def live_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Ingest may fetch from 127.0.0.1; set before the stack's processes start."""
+    monkeypatch.setenv("SHARPR_INGEST_ALLOW_HOSTS", '["127.0.0.1"]')
+    monkeypatch.setenv("SHARPR_LIVE_STALL_TARGET_DURATIONS", "3")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    path = tmp_path / "live.mp4"
+    write_live_clip(path, seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS, segment_seconds=SEGMENT)
+    return path
+
+
+def decode_rgb(data: bytes, path: Path) -> list[np.ndarray]:
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def playlist(settings: Settings, key: str) -> m3u8.M3U8 | None:
+    try:
+        return m3u8.loads(object_bytes(settings, key).decode())
+    except Exception:  # not written yet (NoSuchKey)
+        return None
+
+
+def follow(stack, url: str) -> dict:
+    accepted = httpx.post(f"{stack.api_url}/v1/videos", json={"url": url}, timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json()
+
+
+def watch(settings: Settings, stream: dict, site) -> list[tuple[int, bool, bool]]:
+    """(segments listed, ENDLIST, source still live) of the enhanced playlist, read every
+    half second until it ends."""
+    seen: list[tuple[int, bool, bool]] = []
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        source_live = site.listed() < len(site.segments)
+        current = playlist(settings, keys.playlist_key(stream["id"]))
+        if current is not None:
+            seen.append((len(current.segments), current.is_endlist, source_live))
+            if current.is_endlist:
+                return seen
+        time.sleep(0.5)
+    raise AssertionError(f"the enhanced playlist never ended: {seen[-5:]}")
+
+
+def status(stack, stream: dict) -> dict:
+    return httpx.get(f"{stack.api_url}/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
+
+
+def assert_same_frames(settings: Settings, stream: dict, clip: Path, taken: list[SourceSegment], tmp_path: Path) -> None:
+    """The enhanced stream holds the taken segments' frames once each, in order, and lasts
+    as long (within 2%)."""
+    enhanced = playlist(settings, keys.playlist_key(stream["id"]))
+    names = [segment.uri for segment in enhanced.segments]
+    assert len(names) == len(set(names)), f"repeated segments: {names}"
+    seqs = sorted({int(Path(name).stem.split("_")[0]) for name in names})
+    assert seqs == list(range(len(taken))), f"missing clips: {names}"
+    body = b"".join(object_bytes(settings, keys.hls_prefix(stream["id"]) + name) for name in names)
+    frames = decode_rgb(body, tmp_path / "enhanced.ts")
+    published = sum(segment.frames for segment in taken)
+    assert abs(len(frames) - published) <= 0.02 * published, (len(frames), published)
+    seconds = sum(segment.duration for segment in enhanced.segments)
+    assert abs(seconds - sum(s.duration for s in taken)) <= 0.02 * sum(s.duration for s in taken)
+    source = decode_rgb(clip.read_bytes(), tmp_path / "source.mp4")  # the taken ones start it
+    matched = []
+    for frame in frames:
+        small = frame.reshape(HEIGHT, 2, WIDTH, 2, 3).mean(axis=(1, 3))
+        matched.append(int(np.argmin([np.mean((small - original) ** 2) for original in source])))
+    in_place = sum(found == index for index, found in enumerate(matched))
+    assert in_place >= 0.98 * len(frames), matched
+    assert matched == sorted(matched), "frames out of order"
+
+
+def requested_once(site, taken: list[SourceSegment]) -> None:
+    counts = {segment.name: 0 for segment in taken}
+    for _, path in site.requests:
+        name = path.lstrip("/")
+        if name in counts:
+            counts[name] += 1
+    assert set(counts.values()) == {1}, counts
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("window", [None, 2], ids=["growing", "sliding"])
+def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, stack, clip, tmp_path, window):
+    segments = cut_segments(clip, tmp_path / "site", segment_seconds=SEGMENT)
+    with live_hls(segments, tmp_path / "site", window=window) as site:
+        stream = follow(stack, site.url)
+        seen = watch(live_allowed, stream, site)
+
+    growing = [count for count, ended, source_live in seen if source_live and not ended and count]
+    assert len(set(growing)) >= 3, f"the enhanced playlist grew on too few reloads: {seen}"
+    final = status(stack, stream)
+    assert final["state"] == "ended" and final["error"] is None, final
+    live = final["live"]
+    assert (live["segments_taken"], live["segments_missing"], live["skipped_seconds"]) == (len(segments), 0, 0)
+    assert live["delay_seconds"] is not None and not live["following"]
+    original = playlist(live_allowed, keys.original_playlist_key(stream["id"]))
+    assert original.is_endlist and len(original.segments) == len(segments)
+    assert_same_frames(live_allowed, stream, clip, segments, tmp_path)
+    requested_once(site, segments)
+
+
+@pytest.mark.live
+def test_live_source_that_stalls_ends_the_stream_with_a_code_keeping_what_it_had(live_allowed, stack, clip, tmp_path):
+    segments = cut_segments(clip, tmp_path / "site", segment_seconds=SEGMENT)
+    with live_hls(segments, tmp_path / "site", stall_after=3) as site:
+        stream = follow(stack, site.url)
+        watch(live_allowed, stream, site)
+
+    final = status(stack, stream)
+    assert final["state"] == "ended", final
+    assert final["error"].startswith("source_stalled:"), final
+    assert final["live"]["segments_taken"] == 3
+    assert_same_frames(live_allowed, stream, clip, segments[:3], tmp_path)
