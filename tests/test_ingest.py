@@ -335,7 +335,7 @@ def test_hls_source_of_byte_ranges_in_one_file_is_fetched_range_by_range(
 
 @pytest.mark.parametrize(("playlist", "code"), [
     ("#EXTM3U\n#EXTINF:2,\na.ts\n", "unsupported_source"),  # live: no ENDLIST
-    ('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n', "unsupported_source"),
+    ('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n', "source_encrypted"),
     ("#EXTM3U\n#EXT-X-ENDLIST\n", "not_video"),
 ])
 def test_hls_sources_that_cannot_be_ingested_are_refused_with_a_code(playlist, code):

@@ -10,6 +10,7 @@ never ends.
 """
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,27 +63,44 @@ def media_parts(text: str, base: str) -> list[Part]:
             "the HLS video is live (no #EXT-X-ENDLIST); give a finished video",
             code="unsupported_source",
         )
-    if any(key is not None and (key.method or "").upper() != "NONE" for key in playlist.keys):
-        raise Unprocessable("the HLS video is encrypted", code="unsupported_source")
-    if not playlist.segments:
-        raise Unprocessable("the HLS playlist lists no segments", code="not_video")
+    refuse_encrypted(playlist)
     parts: list[Part] = []
-    init: Part | None = None
+    last_init: Part | None = None
+    for _, init, part in segment_parts(playlist):
+        if init is not None and init != last_init:
+            parts.append(init)
+            last_init = init
+        parts.append(part)
+    if not parts:
+        raise Unprocessable("the HLS playlist lists no segments", code="not_video")
+    return parts
+
+
+def refuse_encrypted(playlist: m3u8.M3U8) -> None:
+    """`source_encrypted` if any segment is under an `#EXT-X-KEY` other than `METHOD=NONE`:
+    its keys are not ours to fetch."""
+    if any(key is not None and (key.method or "").upper() != "NONE" for key in playlist.keys):
+        raise Unprocessable("the HLS video is encrypted", code="source_encrypted")
+
+
+def segment_parts(playlist: m3u8.M3U8) -> Iterator[tuple[m3u8.Segment, Part | None, Part]]:
+    """Each whole segment of a media playlist with its init section (None without
+    `#EXT-X-MAP`) and its own part. Low-latency parts ahead of the next whole segment
+    (m3u8 gathers them in a last segment without a URI) are left out."""
     previous: Part | None = None
     for segment in playlist.segments:
+        if segment.uri is None:
+            continue
+        init = None
         if (section := segment.init_section) is not None:
             # A map's byte range without an offset starts at the resource's first byte.
-            current = _ranged(section.absolute_uri, section.byterange, follows=0)
-            if current != init:
-                parts.append(current)
-                init = current
+            init = _ranged(section.absolute_uri, section.byterange, follows=0)
         # A segment's range without an offset follows the previous segment's range (§4.3.2.2).
         follows = (
             previous.end if previous is not None and previous.url == segment.absolute_uri else None
         )
         previous = _ranged(segment.absolute_uri, segment.byterange, follows)
-        parts.append(previous)
-    return parts
+        yield segment, init, previous
 
 
 def _ranged(url: str, byterange: str | None, follows: int | None) -> Part:
