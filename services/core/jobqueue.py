@@ -162,13 +162,18 @@ def enqueue_ingest(redis: Redis, settings: Settings, stream_id: str) -> Job:
     )
 
 
+# A follower run loads a playlist and a few segments (each fetch bounded by
+# `ingest_timeout_seconds`). A short timeout also means a run killed with its worker is
+# found abandoned, and retried, within minutes, not after the default 15.
+FOLLOW_TIMEOUT_SECONDS = 300
+
+
 def enqueue_follow(redis: Redis, settings: Settings, stream_id: str, tick: int, *, delay: float) -> Job:
     """Run `tick` of following the stream's live source in `delay` seconds (at once if
     <= 0), on the ingest queue; one job id per tick, so a run asked for twice runs once."""
     at = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
     return _enqueue(
-        redis, INGEST_QUEUE, FOLLOW_JOB, f"follow-{stream_id}-{tick}", settings.job_timeout_seconds,
-        stream_id, at=at,
+        redis, INGEST_QUEUE, FOLLOW_JOB, f"follow-{stream_id}-{tick}", FOLLOW_TIMEOUT_SECONDS, stream_id, at=at,
     )
 
 

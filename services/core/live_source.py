@@ -17,15 +17,15 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
-from services.core.jobqueue import enqueue_follow
+from services.core.jobqueue import FOLLOW_TIMEOUT_SECONDS, enqueue_follow
 from services.core.playlist_record import PlaylistRecord
 from services.core.schemas import Clip, ClipState
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
-# Longer than a follower run can take (a playlist and a few segments, each fetch bounded by
-# `ingest_timeout_seconds`); a killed follower holds the source this long at most.
-LEASE_SECONDS = 90
+# As long as a follower run may take: a killed run holds the source this long at most,
+# and its retry (once RQ finds the run abandoned, past the same timeout) finds it free.
+LEASE_SECONDS = FOLLOW_TIMEOUT_SECONDS
 # Compare-and-delete: only the run that holds the lease releases it.
 RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
