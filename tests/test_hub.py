@@ -158,3 +158,45 @@ def test_page_refused_an_event_stream_follows_progress_by_polling(one_event_stre
     assert page.locator("#clips li[data-state=packaged]").count() == 2
     assert any("/events" in url and status == 429 for url, status in answers), answers
     assert any(re.search(r"/v1/streams/[0-9a-f]{32}$", url) and status == 200 for url, status in answers), answers
+
+
+@pytest.fixture
+def live_source_allowed(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest may follow a source on 127.0.0.1; set before the stack's processes start."""
+    monkeypatch.setenv("SHARPR_INGEST_ALLOW_HOSTS", '["127.0.0.1"]')
+    get_settings.cache_clear()
+
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_live_source_plays_side_by_side_with_its_enhanced_stream(live_source_allowed, page, tmp_path):
+    from tests.live_hls_server import cut_segments, live_hls, write_live_clip
+
+    clip = tmp_path / "live.mp4"
+    write_live_clip(clip, seconds=30.0, width=WIDTH, height=HEIGHT, fps=FPS, segment_seconds=2.0)
+    segments = cut_segments(clip, tmp_path / "site", segment_seconds=2.0)
+    with live_hls(segments, tmp_path / "site", preroll=2) as site:
+        page.get_by_label("Video link").fill(site.url)
+        page.get_by_role("button", name="Enhance").click()
+        page.wait_for_selector("#view:not([hidden])", timeout=30_000)
+        live = page.locator("#live")
+        live.filter(has_text=re.compile(r"Live · \d+ s behind the source")).wait_for(timeout=WAIT_MS)
+
+        page.wait_for_function(
+            "['original','enhanced'].every(id => document.getElementById(id).videoWidth > 0)", timeout=WAIT_MS
+        )
+        assert both(page, "v.videoWidth") == [WIDTH, 2 * WIDTH]
+        page.get_by_role("button", name="Play").click()
+        page.wait_for_function(
+            "['original','enhanced'].every(id => document.getElementById(id).currentTime > 1.0)", timeout=30_000
+        )
+        # One clock: the enhanced stream leads a live source, the original follows it.
+        page.wait_for_timeout(1500)
+        original_time, enhanced_time = both(page, "v.currentTime")
+        assert abs(original_time - enhanced_time) < 0.5, (original_time, enhanced_time)
+        assert all(not paused for paused in both(page, "v.paused"))
+
+        page.get_by_role("button", name="Stop following").click()
+        page.wait_for_function("document.getElementById('state').textContent === 'Done.'", timeout=WAIT_MS)
+        live.filter(has_text="The live source has ended").wait_for(timeout=10_000)
+        assert not site.ended()  # stopped by the user, not by the source
