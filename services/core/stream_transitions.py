@@ -8,6 +8,8 @@ writes a stream's state itself. Synchronous, like `StreamStore`.
 
 import logging
 
+from rq import get_current_job
+
 from services.core.errors import Unprocessable, without_server_details
 from services.core.framesize import fit_within, output_size, within_capture_limit
 from services.core.jobqueue import enqueue_package, enqueue_warm
@@ -84,3 +86,11 @@ def fail_stream(streams: StreamStore, stream_id: str, code: str, message: str) -
     error = f"{code}: {without_server_details(message)}"
     streams.save_stream(stream.model_copy(update={"state": StreamState.failed, "error": error}))
     log.warning("event=stream_failed stream=%s code=%s message=%r", stream_id, code, message)
+
+
+def fail_on_last_attempt(streams: StreamStore, stream_id: str, code: str, error: Exception) -> None:
+    """Fail the stream if the running job has no retry left: an error that outlived RQ's
+    retries (S3 or Redis away too long) must not leave the stream live for ever."""
+    job = get_current_job()
+    if job is None or not job.retries_left:
+        fail_stream(streams, stream_id, code, f"{type(error).__name__}: {error}")

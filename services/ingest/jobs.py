@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import av
-from rq import get_current_job
 
 from services.core import keys
 from services.core.clip_transitions import register_clip
@@ -35,7 +34,7 @@ from services.core.storage import (
     ObjectStore,
     open_store,
 )
-from services.core.stream_transitions import end_stream, fail_stream
+from services.core.stream_transitions import end_stream, fail_on_last_attempt, fail_stream
 from services.core.streams import StreamStore
 from services.ingest.extract import find_media
 from services.ingest.fetch import Fetcher
@@ -72,9 +71,7 @@ def ingest_video(stream_id: str) -> None:
         fail_stream(streams, stream_id, bad.code, bad.message)
         return
     except Exception as error:
-        job = get_current_job()
-        if job is None or not job.retries_left:
-            fail_stream(streams, stream_id, "ingest_failed", f"{type(error).__name__}: {error}")
+        fail_on_last_attempt(streams, stream_id, "ingest_failed", error)
         raise
     if count is None:  # a live source: followed from now on, the stream stays live
         log.info("event=live_source_followed stream=%s", stream_id)

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import av
-from rq import get_current_job
 
 from services.core import keys
 from services.core.clip_transitions import register_clip
@@ -37,7 +36,7 @@ from services.core.playlist_record import Segment, load_playlist_record
 from services.core.schemas import Stream, StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, ObjectStore, open_store
-from services.core.stream_transitions import end_stream, fail_stream
+from services.core.stream_transitions import end_stream, fail_on_last_attempt, fail_stream
 from services.core.streams import StreamStore
 from services.ingest.fetch import Fetcher
 from services.ingest.live_playlist import LiveSegment, LiveWindow, new_segments, read_window, reload_delay, start_msn
@@ -65,9 +64,7 @@ def follow_live(stream_id: str) -> None:
             fail_stream(streams, stream_id, error.code, error.message)
             return
         except Exception as error:
-            job = get_current_job()
-            if job is None or not job.retries_left:
-                fail_stream(streams, stream_id, "follow_failed", f"{type(error).__name__}: {error}")
+            fail_on_last_attempt(streams, stream_id, "follow_failed", error)
             raise
     if source is not None:  # the lease is released first, so the next run can take it
         delay = started + reload_delay(source.target, source.last_new_at == started) - time.time()
