@@ -134,6 +134,15 @@ class Stack:
     settings: Settings
     processes: dict[str, subprocess.Popen[bytes]]
 
+    def wait_for_worker(self, timeout: float = 120) -> None:
+        """Until a worker has warmed up and measured itself (`GET /v1/capacity`): a live
+        source waits for nobody, and the worker's start-up takes seconds on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while not httpx.get(f"{self.api_url}/v1/capacity", timeout=10).json()["fleet"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no worker came up")
+            time.sleep(0.5)
+
 
 @pytest.fixture
 def stack(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:

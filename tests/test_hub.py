@@ -171,12 +171,11 @@ def live_source_allowed(settings, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.live
 def test_live_source_plays_side_by_side_with_its_enhanced_stream(live_source_allowed, page, stack, tmp_path):
     from tests.live_hls_server import cut_segments, live_hls, write_live_clip
-    from tests.test_live_follow import wait_for_worker
 
     clip = tmp_path / "live.mp4"
     write_live_clip(clip, seconds=30.0, width=WIDTH, height=HEIGHT, fps=FPS, segment_seconds=2.0)
     segments = cut_segments(clip, tmp_path / "site", segment_seconds=2.0)
-    wait_for_worker(stack)
+    stack.wait_for_worker()
     with live_hls(segments, tmp_path / "site", preroll=2) as site:
         page.get_by_label("Video link").fill(site.url)
         page.get_by_role("button", name="Enhance").click()

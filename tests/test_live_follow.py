@@ -56,15 +56,6 @@ def playlist(settings: Settings, key: str) -> m3u8.M3U8 | None:
         return None
 
 
-def wait_for_worker(stack) -> None:
-    """Until a worker has warmed up and measured itself: a live source waits for nobody, so
-    it starts only once the stack could keep up (its start-up is seconds on a busy CI)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not httpx.get(f"{stack.api_url}/v1/capacity", timeout=10).json()["fleet"]:
-        assert time.monotonic() < deadline, "no worker came up"
-        time.sleep(0.5)
-
-
 def follow(stack, url: str) -> dict:
     accepted = httpx.post(f"{stack.api_url}/v1/videos", json={"url": url}, timeout=10)
     assert accepted.status_code == 202, accepted.text
@@ -128,7 +119,7 @@ def requested_once(site, taken: list[SourceSegment]) -> None:
 @pytest.mark.parametrize("window", [None, 2], ids=["growing", "sliding"])
 def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, stack, clip, tmp_path, window):
     segments = cut_segments(clip, tmp_path / "site", segment_seconds=SEGMENT)
-    wait_for_worker(stack)
+    stack.wait_for_worker()
     with live_hls(segments, tmp_path / "site", window=window) as site:
         stream = follow(stack, site.url)
         seen = watch(live_allowed, stream, site)
@@ -149,7 +140,7 @@ def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, s
 @pytest.mark.live
 def test_live_source_that_stalls_ends_the_stream_with_a_code_keeping_what_it_had(live_allowed, stack, clip, tmp_path):
     segments = cut_segments(clip, tmp_path / "site", segment_seconds=SEGMENT)
-    wait_for_worker(stack)
+    stack.wait_for_worker()
     with live_hls(segments, tmp_path / "site", stall_after=3) as site:
         stream = follow(stack, site.url)
         watch(live_allowed, stream, site)
