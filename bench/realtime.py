@@ -392,7 +392,11 @@ def cpu_report(before: dict[str, float], after: dict[str, float], seconds: float
 
 
 # Starting a stack of our own.
-def start_stack(work: Path, cache: Path, redis_db: int) -> tuple[str, subprocess.Popen[bytes]]:
+def start_stack(
+    work: Path, cache: Path, redis_db: int, extra_env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """`sharpr up` in `work` (its output in `work/stack.log`), with `extra_env` added to
+    its settings; returns the API's URL once a worker has measured its speed."""
     data = work / "data"
     data.mkdir()
     for name in ("models", "kernels"):
@@ -406,7 +410,7 @@ def start_stack(work: Path, cache: Path, redis_db: int) -> tuple[str, subprocess
     api_port = localservers.free_port()
     env = {"SHARPR_REDIS_URL": redis_url, "SHARPR_DATA_DIR": str(data), "SHARPR_API_PORT": str(api_port),
            "SHARPR_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-           "SHARPR_S3_ENDPOINT_URL": f"http://127.0.0.1:{localservers.free_port()}"}
+           "SHARPR_S3_ENDPOINT_URL": f"http://127.0.0.1:{localservers.free_port()}", **(extra_env or {})}
     log = (work / "stack.log").open("wb")
     process = subprocess.Popen(localservers.python_command("up"), env=localservers.child_env(env), stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -422,6 +426,11 @@ def start_stack(work: Path, cache: Path, redis_db: int) -> tuple[str, subprocess
             pass
         time.sleep(1)
     raise TimeoutError(f"the stack was not ready in time; see {work / 'stack.log'}")
+
+
+def stop_stack(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(30)
 
 
 def main() -> None:
@@ -461,8 +470,7 @@ def main() -> None:
                   + cpu_report(before, cpu_seconds(tree), time.monotonic() - began))
         finally:
             if stack is not None:
-                os.killpg(stack.pid, signal.SIGTERM)
-                stack.wait(30)
+                stop_stack(stack)
 
 
 if __name__ == "__main__":
