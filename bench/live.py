@@ -158,6 +158,23 @@ def report(result: dict, site: LiveSite, size: str) -> None:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     print("\ndelay per clip (seq:seconds): " + "  ".join(f"{d.seq}:{d.delay:.1f}" for d in delays))
+    print("worker wall time per clip (s): " + "  ".join(f"{c['seq']}:{c['timings']['wall']:.1f}" for c in enhanced))
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far: what the stack and this
+    process did not use of `busy` was other work, and `stolen` went to the hypervisor's
+    other guests; either slows the stack down."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system + times.irq + times.softirq
+    return busy, times.steal
+
+
+def other_cpu(before: tuple[dict[str, float], tuple[float, float]],
+              after: tuple[dict[str, float], tuple[float, float]]) -> str:
+    ours = sum(after[0].values()) - sum(before[0].values())
+    busy, stolen = (a - b for a, b in zip(after[1], before[1]))
+    return f"other processes {max(0.0, busy - ours):.0f} s, stolen by the hypervisor {stolen:.0f} s"
 
 
 def main() -> None:
@@ -185,13 +202,15 @@ def main() -> None:
                                  {"SHARPR_INGEST_ALLOW_HOSTS": '["127.0.0.1"]'})
         try:
             tree = psutil.Process(stack.pid)
-            before, began = cpu_seconds(tree), time.monotonic()
+            before, began = (cpu_seconds(tree), machine_cpu()), time.monotonic()
             with live_hls(segments, work / "site") as site:
                 print(f"source {site.url}: {args.width}x{args.height}@{args.fps}, {len(segments)} x "
                       f"{args.segment:g} s; api {api}", flush=True)
                 result = follow_source(api, site, args.mode, args.scale)
             report(result, site, f"{args.width}x{args.height}@{args.fps}")
-            print("CPU by process over the run: " + cpu_report(before, cpu_seconds(tree), time.monotonic() - began))
+            after = (cpu_seconds(tree), machine_cpu())
+            print("CPU by process over the run: " + cpu_report(before[0], after[0], time.monotonic() - began))
+            print("CPU of the rest of the machine: " + other_cpu(before, after))
         finally:
             stop_stack(stack)
     finally:
