@@ -39,6 +39,7 @@ from tests.live_hls_server import LiveSite, cut_segments, live_hls, write_live_c
 
 POLL_SECONDS = 0.25
 WAIT_AFTER_SOURCE_SECONDS = 120  # for the enhanced stream to end once the source has
+STATUS_WAIT_SECONDS = 10
 FIRST_SEGMENT = re.compile(r"^(\d+)_000\.\w+$", re.MULTILINE)  # keys.segment_name(seq, 0)
 
 
@@ -119,9 +120,21 @@ def follow_source(api: str, site: LiveSite, mode: str, scale: int) -> dict:
         time.sleep(0.5)
     watch.stop.set()
     watcher.join()
-    status = client.get(f"{api}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
-    status.raise_for_status()
-    return {"stream": stream, "status": status.json(), "watch": watch, "delays": clip_delays(watch, site)}
+    return {"stream": stream, "status": final_status(client, api, stream), "watch": watch,
+            "delays": clip_delays(watch, site)}
+
+
+def final_status(client: httpx.Client, api: str, stream: dict) -> dict:
+    """The stream's status once it has left `ending` (its last clips being packaged), or
+    as it is after STATUS_WAIT_SECONDS."""
+    deadline = time.monotonic() + STATUS_WAIT_SECONDS
+    while True:
+        response = client.get(f"{api}/v1/streams/{stream['id']}", headers={"Authorization": f"Bearer {stream['token']}"})
+        response.raise_for_status()
+        status = response.json()
+        if status["state"] in ("ended", "failed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
 
 
 def report(result: dict, site: LiveSite, size: str) -> None:
