@@ -15,6 +15,7 @@ import httpx
 import m3u8
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from services.core import keys
 from services.core.settings import Settings, get_settings
@@ -52,7 +53,9 @@ def decode_rgb(data: bytes, path: Path) -> list[np.ndarray]:
 def playlist(settings: Settings, key: str) -> m3u8.M3U8 | None:
     try:
         return m3u8.loads(object_bytes(settings, key).decode())
-    except Exception:  # not written yet (NoSuchKey)
+    except ClientError as error:  # not written yet
+        if error.response["Error"]["Code"] != "NoSuchKey":
+            raise
         return None
 
 

@@ -94,8 +94,8 @@ def _enqueue(
         existing = None
     if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
         return existing
-    options = dict(job_id=job_id, job_timeout=timeout, retry=RETRY, result_ttl=3600, failure_ttl=86400,
-                   on_failure=Callback(on_failure) if on_failure else None)
+    options = {"job_id": job_id, "job_timeout": timeout, "retry": RETRY, "result_ttl": 3600,
+               "failure_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
     if at is not None:
         return Queue(queue, connection=redis).enqueue_at(at, func, *args, **options)
     return Queue(queue, connection=redis).enqueue(func, *args, **options)

@@ -35,11 +35,23 @@ from services.core.live_source import (
 from services.core.playlist_record import Segment, load_playlist_record
 from services.core.schemas import Stream, StreamState
 from services.core.settings import Settings, get_settings
-from services.core.storage import PLAYLIST_CACHE_CONTROL, SEGMENT_CACHE_CONTROL, ObjectStore, open_store
+from services.core.storage import (
+    PLAYLIST_CACHE_CONTROL,
+    SEGMENT_CACHE_CONTROL,
+    ObjectStore,
+    open_store,
+)
 from services.core.stream_transitions import end_stream, fail_on_last_attempt, fail_stream
 from services.core.streams import StreamStore
 from services.ingest.fetch import Fetcher
-from services.ingest.live_playlist import LiveSegment, LiveWindow, new_segments, read_window, reload_delay, start_msn
+from services.ingest.live_playlist import (
+    LiveSegment,
+    LiveWindow,
+    new_segments,
+    read_window,
+    reload_delay,
+    start_msn,
+)
 from services.ingest.live_segments import fetch_segment, original_segment_file, segment_clip_file
 
 log = logging.getLogger(__name__)

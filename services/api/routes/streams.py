@@ -29,8 +29,8 @@ from services.api.schemas import (
 )
 from services.api.uploaded_clips import check_clip_limit, register_uploaded_clip
 from services.core import keys
-from services.core.retention import remove_stream
 from services.core.live_source import delay_behind_source, read_live_source
+from services.core.retention import remove_stream
 from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
 from services.core.stream_transitions import end_stream, open_stream
