@@ -15,6 +15,7 @@ import bisect
 import http.server
 import io
 import math
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -266,6 +267,14 @@ def _main_variant(segments: Sequence[SourceSegment], init: bytes) -> Variant:
     return Variant(width, height, bandwidth)
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """A client that drops a keep-alive connection (players and fetchers do) is no error."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def live_hls(
     segments: list[SourceSegment], folder: Path, *, preroll: int = 1, window: int | None = None,
@@ -293,7 +302,7 @@ def live_hls(
         "media": frozenset(uri for uri, _ in variants),
         "indexes": {s.name: i for i, s in enumerate(segments)},
     })
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     base = f"http://127.0.0.1:{server.server_port}"
     site.url, site.master_url = f"{base}/live.m3u8", f"{base}/master.m3u8"
     # a short poll so leaving the block (server.shutdown) takes milliseconds, not 0.5 s
