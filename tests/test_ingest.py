@@ -333,6 +333,26 @@ def test_hls_source_of_byte_ranges_in_one_file_is_fetched_range_by_range(
     assert requests.count("/all.ts") >= 2
 
 
+def test_hls_source_with_its_sound_only_in_a_separate_rendition_is_refused_with_a_code(
+    loopback_allowed, api, redis, site
+):
+    base, requests, folder = site
+    (folder / "master.m3u8").write_text(
+        '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",DEFAULT=YES,URI="audio.m3u8"\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=64x36,CODECS="avc1.64000a,mp4a.40.2",AUDIO="aud"\n'
+        "video.m3u8\n"
+    )
+    (folder / "video.m3u8").write_text(media_playlist("v.ts"))
+    (folder / "audio.m3u8").write_text(media_playlist("a.ts"))
+    video = api.post("/v1/videos", json={"url": f"{base}/master.m3u8"}).json()
+
+    run_queues(redis, "ingest")
+
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] == "failed" and status["error"].startswith("source_audio_separate:"), status
+    assert not any(path.endswith(".ts") for path in requests)
+
+
 @pytest.mark.parametrize(("playlist", "code"), [
     ("#EXTM3U\n#EXTINF:2,\na.ts\n", "unsupported_source"),  # live: no ENDLIST
     ('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n', "source_encrypted"),

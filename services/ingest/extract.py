@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 # One file holding both tracks, fetched over plain HTTP(S), else an HLS rendition that
 # `hls_source` fetches part by part (DASH would need yt-dlp's own downloader, outside the
-# guard).
-FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]/best[protocol^=m3u8]"
+# guard). Last, an HLS video rendition whose sound is in another: without it yt-dlp
+# refuses such a source as "not available", where it is to be refused by its own code,
+# `source_audio_separate` (by `live_start` for a live one, here for a whole video).
+FORMAT = "best[protocol^=http][vcodec!=none]/best[protocol^=http]/best[protocol^=m3u8]/bv*[protocol^=m3u8]"
 DIRECT_PROTOCOLS = ("http", "https")
 HLS_PROTOCOLS = ("m3u8", "m3u8_native")
 
@@ -135,11 +137,19 @@ def find_media(url: str, fetcher: Fetcher, timeout: float) -> MediaSource:
         )
     log.info("event=media_found url=%s extractor=%s format=%s", url, info.get("extractor"), info.get("format_id"))
     live = bool(info.get("is_live"))
+    formats = info.get("formats") or ()
+    if not live and info.get("acodec") == "none" and any(_audio_only(fmt) for fmt in formats):
+        raise Unprocessable(f"the video at {url} has its sound only in a separate rendition",
+                            code="source_audio_separate")
     return MediaSource(
         url=info["url"], headers=dict(info.get("http_headers") or {}), duration=info.get("duration"),
         hls=protocol in HLS_PROTOCOLS, live=live, manifest_url=info.get("manifest_url"),
-        formats=tuple(info.get("formats") or ()) if live else (),
+        formats=tuple(formats) if live else (),
     )
+
+
+def _audio_only(fmt: dict[str, Any]) -> bool:
+    return fmt.get("vcodec") == "none" and fmt.get("acodec") != "none"
 
 
 def _reason(error: YoutubeDLError) -> str:
