@@ -152,6 +152,11 @@ class LiveSite:
     started: float = field(default_factory=time.monotonic)
     requests: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, path)
 
+    def publish(self, count: int) -> None:
+        """Move the clock to where the first `count` segments are listed (all of them: the
+        playlist ends); with a tiny `speed` it then stays there, for tests that step."""
+        self.started = time.monotonic() - self.due[count - 1]
+
     def listed(self, now: float | None = None) -> int:
         """Segments published so far (at monotonic time `now`)."""
         elapsed = (time.monotonic() if now is None else now) - self.started

@@ -74,12 +74,6 @@ def live_allowed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     return get_settings()
 
 
-def publish(site: LiveSite, count: int) -> None:
-    """Set the origin's clock to where its first `count` segments are listed (all of them:
-    the playlist ends)."""
-    site.started = time.monotonic() - site.due[count - 1]
-
-
 def follow(api, redis: Redis, url: str) -> dict:
     """`POST /v1/videos`, then the ingest job and the follower's first run."""
     accepted = api.post("/v1/videos", json={"url": url, "mode": "anime"})
@@ -127,7 +121,7 @@ def test_stop_closes_the_original_takes_nothing_more_and_ends_the_stream(live_al
         stopped = api.post(f"/v1/streams/{video['id']}/stop", headers=auth(video["token"]))
         assert stopped.status_code == 202 and stopped.json()["state"] == "ending"
 
-        publish(site, 5)
+        site.publish(5)
         follow_live(video["id"])
 
     assert fetched(site) == [s.name for s in segments[:PREROLL]]
@@ -149,7 +143,7 @@ def test_segment_that_404s_is_skipped_and_marked_as_a_jump(live_allowed, api, re
     with live_hls(segments, folder, preroll=PREROLL, missing=frozenset({1}), speed=FROZEN) as site:
         video = follow(api, redis, site.url)
         first = status(api, video)
-        publish(site, SEGMENTS)
+        site.publish(SEGMENTS)
         follow_live(video["id"])  # the rest, then the source's ENDLIST ends the stream
 
     assert first["live"]["segments_missing"] == 1 and first["live"]["segments_taken"] == 2
@@ -175,12 +169,12 @@ def test_falling_behind_skips_to_the_live_edge_and_marks_the_jump(
     with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
         video = follow(api, redis, site.url)
         time.sleep(0.4)  # nothing upscaled: the oldest clip now waits longer than allowed
-        publish(site, 5)
+        site.publish(5)
         follow_live(video["id"])
         behind = status(api, video)
 
         run_queues(redis, "upscale", "package")  # the backlog clears
-        publish(site, SEGMENTS)
+        site.publish(SEGMENTS)
         follow_live(video["id"])
 
     assert behind["live"]["skipped_seconds"] == pytest.approx(2 * SEGMENT, abs=0.01)
@@ -251,7 +245,7 @@ def test_follower_waits_for_the_lease_and_resumes_where_the_last_run_stopped(
     with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
         video = follow(api, redis, site.url)
         assert load_live_source(redis, video["id"]).next_msn == PREROLL
-        publish(site, 5)
+        site.publish(5)
         with live_lease(redis, video["id"]) as held:
             assert held
             follow_live(video["id"])
@@ -259,7 +253,7 @@ def test_follower_waits_for_the_lease_and_resumes_where_the_last_run_stopped(
             fetched_during = fetched(site)
         follow_live(video["id"])
         assert load_live_source(redis, video["id"]).next_msn == 5
-        publish(site, SEGMENTS)
+        site.publish(SEGMENTS)
         follow_live(video["id"])
 
     assert during == PREROLL and fetched_during == [s.name for s in segments[:PREROLL]]
@@ -275,7 +269,7 @@ def test_fmp4_source_is_taken_segment_by_segment(live_allowed, api, redis, clip,
     segments = cut_segments(clip, folder, segment_seconds=SEGMENT, fmp4=True)
     with live_hls(segments, folder, preroll=PREROLL, fmp4=True, speed=FROZEN) as site:
         video = follow(api, redis, site.url)
-        publish(site, SEGMENTS)
+        site.publish(SEGMENTS)
         follow_live(video["id"])
 
     assert fetched(site) == [s.name for s in segments]
@@ -329,3 +323,24 @@ def test_youtube_like_live_follows_the_format_closest_to_capacity(
     assert source.playlist_url == site.url.replace("live.m3u8", chosen.uri)
     assert source.headers == {"User-Agent": "yt-test"} and source.target == 1
     assert [path for _, path in site.requests] == [f"/{chosen.uri}"]
+
+
+def test_source_followed_past_the_longest_time_ends_with_a_code_keeping_what_it_had(
+    live_allowed, api, redis, ts_folder, monkeypatch
+):
+    segments, folder = ts_folder
+    monkeypatch.setenv("SHARPR_LIVE_MAX_SECONDS", "0.5")
+    get_settings.cache_clear()
+    with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
+        video = follow(api, redis, site.url)
+        time.sleep(0.6)
+        site.publish(5)
+        follow_live(video["id"])
+
+    assert fetched(site) == [s.name for s in segments[:PREROLL]]
+    run_queues(redis, "upscale", "package")
+    final = status(api, video)
+    assert final["state"] == "ended" and final["error"].startswith("live_too_long:"), final
+    assert original(live_allowed, video).is_endlist
+    played = enhanced(live_allowed, video)
+    assert played.is_endlist and len(played.segments) == PREROLL
