@@ -34,7 +34,15 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.realtime import cpu_model, cpu_report, cpu_seconds, slope, start_stack, stop_stack
+from bench.realtime import (
+    cpu_model,
+    cpu_report,
+    cpu_seconds,
+    poll_playlist,
+    slope,
+    start_stack,
+    stop_stack,
+)
 from tests.live_hls_server import LiveSite, cut_segments, live_hls, write_live_clip
 
 POLL_SECONDS = 0.25
@@ -54,19 +62,13 @@ class ClipWatch:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.get(self.url, headers={"Cache-Control": "no-cache"})
-                except httpx.HTTPError:
-                    response = None
-                if response is not None and response.status_code == 200:
-                    now = time.monotonic()
-                    for seq in FIRST_SEGMENT.findall(response.text):
-                        self.seen_at.setdefault(int(seq), now)
-                    if "#EXT-X-ENDLIST" in response.text and self.ended_at is None:
-                        self.ended_at = now
-                self.stop.wait(POLL_SECONDS)
+        poll_playlist(self.url, self.stop, self._seen, POLL_SECONDS)
+
+    def _seen(self, text: str, now: float) -> None:
+        for seq in FIRST_SEGMENT.findall(text):
+            self.seen_at.setdefault(int(seq), now)
+        if "#EXT-X-ENDLIST" in text and self.ended_at is None:
+            self.ended_at = now
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -213,6 +213,20 @@ def cut_clip(source: Source, start: float, seconds: float, rung: Rung, path: Pat
 
 
 # Watching the playlist.
+def poll_playlist(url: str, stop: threading.Event, seen: Callable[[str, float], None], every: float = 0.25) -> None:
+    """Read the playlist at `url` every `every` seconds until `stop`, handing each text that
+    answered 200 to `seen` with the monotonic time it was read."""
+    with httpx.Client(timeout=5) as client:
+        while not stop.is_set():
+            try:
+                response = client.get(url, headers={"Cache-Control": "no-cache"})
+            except httpx.HTTPError:
+                response = None
+            if response is not None and response.status_code == 200:
+                seen(response.text, time.monotonic())
+            stop.wait(every)
+
+
 @dataclass
 class PlaylistWatch:
     url: str
@@ -221,18 +235,12 @@ class PlaylistWatch:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.get(self.url, headers={"Cache-Control": "no-cache"})
-                except httpx.HTTPError:
-                    response = None
-                if response is not None and response.status_code == 200:
-                    seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", response.text))
-                    now = time.monotonic()
-                    while len(self.playable_at) < seconds:
-                        self.playable_at.append(now)
-                self.stop.wait(0.25)
+        poll_playlist(self.url, self.stop, self._seen)
+
+    def _seen(self, text: str, now: float) -> None:
+        seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", text))
+        while len(self.playable_at) < seconds:
+            self.playable_at.append(now)
 
 
 def delays(watch: PlaylistWatch) -> list[tuple[float, float]]:
