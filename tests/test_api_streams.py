@@ -52,6 +52,19 @@ def test_registered_clip_is_queued_and_shown_in_status(api, stream, webm, redis)
     assert redis.llen("rq:queue:upscale") == 1
 
 
+def test_status_shows_every_clip_or_only_the_newest(api, stream, webm):
+    for seq in range(3):
+        assert send_clip(api, stream, seq, webm).status_code == 202
+    url, headers = f"/v1/streams/{stream['id']}", auth(stream["token"])
+
+    assert [clip["seq"] for clip in api.get(url, headers=headers).json()["clips"]] == [0, 1, 2]
+    for newest, seqs in ((2, [1, 2]), (5, [0, 1, 2]), (0, [])):
+        shown = api.get(url, params={"newest_clips": newest}, headers=headers).json()["clips"]
+        assert [clip["seq"] for clip in shown] == seqs
+    refused = api.get(url, params={"newest_clips": -1}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
+
+
 def test_presigned_post_refuses_bodies_over_the_limit(api, stream, monkeypatch, settings):
     monkeypatch.setattr(settings, "clip_max_bytes", 1000)
     assert upload_clip(api, stream, 0, b"x" * 2000).status_code == 400

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 from redis import Redis
@@ -18,8 +19,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
 from services.core.jobqueue import FOLLOW_TIMEOUT_SECONDS, enqueue_follow
-from services.core.playlist_record import PlaylistRecord
-from services.core.schemas import Clip, ClipState
+from services.core.playlist_record import PlaylistRecord, load_playlist_record
+from services.core.schemas import ClipState
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
@@ -46,6 +47,7 @@ class LiveSource(BaseModel):
     seconds_taken: float = 0.0
     segments_missing: int = Field(0, description="Segments that could not be fetched (404) or slid away first.")
     skipped_seconds: float = Field(0.0, description="Source seconds skipped to catch up with the live edge.")
+    delay_seconds: float | None = Field(None, description="`Lag.delay` at the last run.")
     discontinuity: bool = Field(False, description="The next clip starts after a jump in the source.")
     started_at: float = Field(default_factory=time.time)
     last_new_at: float = Field(default_factory=time.time, description="When a new segment last appeared.")
@@ -95,20 +97,25 @@ def live_lease(redis: Redis, stream_id: str) -> Iterator[bool]:
             redis.eval(RELEASE_LEASE, 1, key, token)
 
 
-def oldest_waiting_since(streams: StreamStore, stream_id: str, next_packaged_seq: int) -> float | None:
-    """When the source segment of the oldest clip not yet in the enhanced playlist was
-    taken: how far the fleet lags the source. None when nothing waits."""
-    clip = streams.get_clip(stream_id, next_packaged_seq)
-    if clip is None or clip.state == ClipState.packaged:
-        return None
-    return clip.timings.get("source_at", clip.timings.get("registered_at"))
+@dataclass(frozen=True)
+class Lag:
+    """How far the enhanced playlist trails the source."""
+
+    waiting_since: float | None  # when the oldest clip not yet in the playlist was taken
+    delay: float | None  # source to playlist, in seconds, for the newest clip in it
 
 
-def delay_behind_source(clips: list[Clip]) -> float | None:
-    """Seconds between a source segment appearing and its enhanced clip being in the
-    playlist, for the newest packaged clip of a live source."""
-    for clip in reversed(clips):
-        timings = clip.timings
-        if clip.state == ClipState.packaged and {"latency", "registered_at", "source_at"} <= timings.keys():
-            return round(timings["latency"] + timings["registered_at"] - timings["source_at"], 3)
-    return None
+def measure_lag(streams: StreamStore, stream_id: str) -> Lag:
+    """From the two clips on either side of the playlist's edge: the next it waits for, and
+    the last it took (if it was enhanced, its timings say when it was published)."""
+    next_seq = load_playlist_record(streams.redis, stream_id).next_seq
+    waiting = streams.get_clip(stream_id, next_seq)
+    newest = streams.get_clip(stream_id, next_seq - 1) if next_seq else None
+    waiting_since = None
+    if waiting is not None and waiting.state != ClipState.packaged:
+        waiting_since = waiting.timings.get("source_at", waiting.timings.get("registered_at"))
+    delay = None
+    if newest is not None and {"latency", "registered_at", "source_at"} <= newest.timings.keys():
+        timings = newest.timings
+        delay = round(timings["latency"] + timings["registered_at"] - timings["source_at"], 3)
+    return Lag(waiting_since=waiting_since, delay=delay)

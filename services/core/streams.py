@@ -263,10 +263,13 @@ class StreamReader:
     async def get_stream(self, stream_id: str) -> Stream | None:
         return parse_stream(await self.redis.get(keys.redis_stream(stream_id)))
 
-    async def get_clips(self, stream_id: str) -> list[Clip]:
-        raws = await self.redis.sort(
-            keys.redis_clip_index(stream_id), by="nosort", get=keys.redis_clip_pattern(stream_id)
-        )
+    async def get_clips(self, stream_id: str, newest: int | None = None) -> list[Clip]:
+        """Every clip in seq order, or only the `newest` ones (SORT's LIMIT from the end)."""
+        index = keys.redis_clip_index(stream_id)
+        limit = {}
+        if newest is not None:
+            limit = {"start": max(await self.redis.zcard(index) - newest, 0), "num": newest}
+        raws = await self.redis.sort(index, by="nosort", get=keys.redis_clip_pattern(stream_id), **limit)
         return parse_clips(raws)
 
     async def get_output(self, stream_id: str) -> Size | None:

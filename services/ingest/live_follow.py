@@ -29,10 +29,10 @@ from services.core.live_source import (
     LiveSource,
     live_lease,
     load_live_source,
-    oldest_waiting_since,
+    measure_lag,
     save_live_source,
 )
-from services.core.playlist_record import Segment, load_playlist_record
+from services.core.playlist_record import Segment
 from services.core.schemas import Stream, StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
@@ -105,9 +105,10 @@ class Follower:
             if started - source.started_at > self.settings.live_max_seconds:
                 limit = f"live sources are followed for {self.settings.live_max_seconds:.0f} seconds at most"
                 return await self._end(store, source, stream, "live_too_long", limit)
+            behind = self._measure_lag(source, started)
             with Fetcher(self.settings) as fetcher:
                 window = await asyncio.to_thread(self._reload, fetcher, source)
-                if window is not None and not await self._take(store, fetcher, source, window, started):
+                if window is not None and not await self._take(store, fetcher, source, window, started, behind):
                     return await self._close_original(store, source)  # stopped meanwhile
             if window is not None and window.ended and source.next_msn >= window.next_msn:
                 return await self._end(store, source, stream, None, "")
@@ -131,9 +132,11 @@ class Follower:
             return None
 
     async def _take(
-        self, store: ObjectStore, fetcher: Fetcher, source: LiveSource, window: LiveWindow, started: float
+        self, store: ObjectStore, fetcher: Fetcher, source: LiveSource, window: LiveWindow, started: float,
+        behind: bool,
     ) -> bool:
-        """Take the window's new segments; False if the stream stopped meanwhile."""
+        """Take the window's new segments (skip them, when `behind`); False if the stream
+        stopped meanwhile."""
         if source.next_msn is None:
             source.next_msn = start_msn(window)
         taken = new_segments(window, source.next_msn)
@@ -145,7 +148,7 @@ class Follower:
         if not taken.segments:
             return True
         source.last_new_at = started
-        if self._behind(started):
+        if behind:
             seconds = sum(segment.duration for segment in taken.segments)
             source.skipped_seconds += seconds
             source.next_msn = taken.segments[-1].msn + 1
@@ -158,11 +161,12 @@ class Follower:
                 return False
         return True
 
-    def _behind(self, now: float) -> bool:
-        """Whether the fleet lags the source by more than `live_max_delay_seconds`."""
-        next_seq = load_playlist_record(self.streams.redis, self.stream_id).next_seq
-        waiting = oldest_waiting_since(self.streams, self.stream_id, next_seq)
-        return waiting is not None and now - waiting > self.settings.live_max_delay_seconds
+    def _measure_lag(self, source: LiveSource, now: float) -> bool:
+        """Whether the fleet lags the source by more than `live_max_delay_seconds`; the
+        delay of the newest enhanced clip goes to the status."""
+        lag = measure_lag(self.streams, self.stream_id)
+        source.delay_seconds = lag.delay if lag.delay is not None else source.delay_seconds
+        return lag.waiting_since is not None and now - lag.waiting_since > self.settings.live_max_delay_seconds
 
     async def _take_segment(
         self, store: ObjectStore, fetcher: Fetcher, source: LiveSource, segment: LiveSegment, seen_at: float

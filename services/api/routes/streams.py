@@ -1,6 +1,8 @@
 """Streams and their clips: create, upload grants, registration, status, events, stop, delete."""
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +31,7 @@ from services.api.schemas import (
 )
 from services.api.uploaded_clips import check_clip_limit, register_uploaded_clip
 from services.core import keys
-from services.core.live_source import delay_behind_source, read_live_source
+from services.core.live_source import read_live_source
 from services.core.retention import remove_stream
 from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
@@ -95,25 +97,29 @@ async def register_clip(
 
 
 @router.get("/{stream_id}")
-async def get_stream(stream: StreamAuth, settings: SettingsDep, reader: ReaderDep) -> StreamStatus:
-    clips = await reader.get_clips(stream.id)
+async def get_stream(
+    stream: StreamAuth, settings: SettingsDep, reader: ReaderDep,
+    newest_clips: Annotated[int | None, Query(ge=0, description=(
+        "Only the newest N clips (a live source makes one every few seconds, for hours)."
+    ))] = None,
+) -> StreamStatus:
     return StreamStatus(
         id=stream.id, state=stream.state, playlist_url=playlist_url(settings, stream.id),
         enhancement=stream.enhancement, created_at=stream.created_at,
         source_url=stream.source_url, error=stream.error, capture=stream.capture,
-        output=await reader.get_output(stream.id), live=await live_status(settings, reader, stream, clips),
-        clips=clips,
+        output=await reader.get_output(stream.id), live=await live_status(settings, reader, stream),
+        clips=await reader.get_clips(stream.id, newest=newest_clips),
     )
 
 
-async def live_status(settings: Settings, reader: StreamReader, stream: Stream, clips: list[Clip]) -> LiveStatus | None:
+async def live_status(settings: Settings, reader: StreamReader, stream: Stream) -> LiveStatus | None:
     if not stream.live_source or (source := await read_live_source(reader.redis, stream.id)) is None:
         return None
     return LiveStatus(
         following=stream.state == StreamState.live and not source.original.ended,
         segments_taken=source.segments_taken, seconds_taken=round(source.seconds_taken, 3),
         segments_missing=source.segments_missing, skipped_seconds=round(source.skipped_seconds, 3),
-        delay_seconds=delay_behind_source(clips), original_playlist_url=original_playlist_url(settings, stream.id),
+        delay_seconds=source.delay_seconds, original_playlist_url=original_playlist_url(settings, stream.id),
     )
 
 

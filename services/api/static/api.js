@@ -51,9 +51,11 @@ export function downloadUrl(stream) {
   return `/v1/streams/${stream.id}/download?token=${encodeURIComponent(stream.token)}`;
 }
 
-/** The stream's status: its state and every clip's, as the events report them. */
-export function getStatus(stream) {
-  return call(`/v1/streams/${stream.id}`, { method: "GET", token: stream.token });
+/** The stream's status: its state and every clip's (or only the `newest` ones), as the
+ * events report them. */
+export function getStatus(stream, newest) {
+  const query = newest === undefined ? "" : `?newest_clips=${newest}`;
+  return call(`/v1/streams/${stream.id}${query}`, { method: "GET", token: stream.token });
 }
 
 /** Server-sent progress events of the stream. */

@@ -14,7 +14,7 @@ export async function followLive(stream, { line, stop }, onLive) {
   for (;;) {
     let status;
     try {
-      status = await getStatus(stream);
+      status = await getStatus(stream, 1); // the live block; one clip tells a whole video apart
     } catch {
       return; // expired or deleted: the progress line says so
     }
