@@ -30,6 +30,7 @@ import numpy as np
 from tests.media import moving_pattern
 
 INIT_NAME = "init.mp4"
+HOLD_SECONDS = 300  # a held request answers after this at the latest
 AUDIO_RATE = 48000
 AAC_FRAME_SAMPLES = 1024
 CONTENT_TYPES = {
@@ -151,6 +152,9 @@ class LiveSite:
     speed: float
     started: float = field(default_factory=time.monotonic)
     requests: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, path)
+    hold: int | None = None  # requests for this segment wait until `released` is set
+    holding: threading.Event = field(default_factory=threading.Event)  # one is waiting
+    released: threading.Event = field(default_factory=threading.Event)
 
     def publish(self, count: int) -> None:
         """Move the clock to where the first `count` segments are listed (all of them: the
@@ -246,6 +250,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif name == INIT_NAME and self.init is not None:
             data = self.init.read_bytes()
         elif name in self.indexes and self.site.serves(self.indexes[name], now):
+            if self.indexes[name] == self.site.hold and not self.site.released.is_set():
+                self.site.holding.set()  # a fetcher caught mid-segment, for a test to kill
+                self.site.released.wait(HOLD_SECONDS)
             data = self.site.segments[self.indexes[name]].path.read_bytes()
         else:
             self.send_error(404)
@@ -284,7 +291,7 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 def live_hls(
     segments: list[SourceSegment], folder: Path, *, preroll: int = 1, window: int | None = None,
     stall_after: int | None = None, missing: frozenset[int] = frozenset(), fmp4: bool = False,
-    speed: float = 1.0, extra_variants: Sequence[Variant] = (),
+    speed: float = 1.0, extra_variants: Sequence[Variant] = (), hold: int | None = None,
 ) -> Iterator[LiveSite]:
     """Serve `segments` (and `folder/init.mp4` when `fmp4`) as a live stream until the block
     ends: `live.m3u8` on the clock above, `master.m3u8` pointing at it (and `extra_variants`).
@@ -292,7 +299,8 @@ def live_hls(
     `window`: only the last N listed segments appear (a sliding playlist, no PLAYLIST-TYPE);
     without it the playlist is an EVENT one. `stall_after`: after k segments the playlist
     never changes again and never ends. `missing`: those indexes are listed but answer 404.
-    Segments not yet listed answer 404, like any unknown path."""
+    Segments not yet listed answer 404, like any unknown path. `hold`: a request for that
+    segment waits until `site.released` is set (`site.holding` says one is waiting)."""
     if not 1 <= preroll <= len(segments):
         raise ValueError(f"preroll must be 1..{len(segments)}, got {preroll}")
     ends = np.cumsum([s.duration for s in segments])
@@ -301,7 +309,7 @@ def live_hls(
     variants = [("live.m3u8", _main_variant(segments, init.read_bytes() if init else b""))]
     variants += [(v.uri, v) for v in extra_variants]
     site = LiveSite(url="", master_url="", segments=segments, due=due, window=window,
-                    stall_after=stall_after, missing=missing, fmp4=fmp4, speed=speed)
+                    stall_after=stall_after, missing=missing, fmp4=fmp4, speed=speed, hold=hold)
     handler = type("Handler", (_Handler,), {
         "site": site, "master": master_playlist(variants), "init": init,
         "media": frozenset(uri for uri, _ in variants),

@@ -10,18 +10,14 @@ compared downscaled), each source segment fetched once.
 import time
 from pathlib import Path
 
-import av
 import httpx
-import m3u8
-import numpy as np
 import pytest
-from botocore.exceptions import ClientError
 
 from services.core import keys
 from services.core.settings import Settings, get_settings
 from tests.api_client import auth
-from tests.live_hls_server import SourceSegment, cut_segments, live_hls, write_live_clip
-from tests.stream_checks import object_bytes
+from tests.live_checks import assert_same_frames, playlist, requested_once
+from tests.live_hls_server import cut_segments, live_hls, write_live_clip
 
 WIDTH, HEIGHT, FPS, SEGMENT = 64, 36, 15, 2.0
 SECONDS = 14.0
@@ -42,21 +38,6 @@ def clip(tmp_path: Path) -> Path:
     path = tmp_path / "live.mp4"
     write_live_clip(path, seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS, segment_seconds=SEGMENT)
     return path
-
-
-def decode_rgb(data: bytes, path: Path) -> list[np.ndarray]:
-    path.write_bytes(data)
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-
-
-def playlist(settings: Settings, key: str) -> m3u8.M3U8 | None:
-    try:
-        return m3u8.loads(object_bytes(settings, key).decode())
-    except ClientError as error:  # not written yet
-        if error.response["Error"]["Code"] != "NoSuchKey":
-            raise
-        return None
 
 
 def follow(stack, url: str) -> dict:
@@ -85,39 +66,6 @@ def status(stack, stream: dict) -> dict:
     return httpx.get(f"{stack.api_url}/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
 
 
-def assert_same_frames(settings: Settings, stream: dict, clip: Path, taken: list[SourceSegment], tmp_path: Path) -> None:
-    """The enhanced stream holds the taken segments' frames once each, in order, and lasts
-    as long (within 2%)."""
-    enhanced = playlist(settings, keys.playlist_key(stream["id"]))
-    names = [segment.uri for segment in enhanced.segments]
-    assert len(names) == len(set(names)), f"repeated segments: {names}"
-    seqs = sorted({int(Path(name).stem.split("_")[0]) for name in names})
-    assert seqs == list(range(len(taken))), f"missing clips: {names}"
-    body = b"".join(object_bytes(settings, keys.hls_prefix(stream["id"]) + name) for name in names)
-    frames = decode_rgb(body, tmp_path / "enhanced.ts")
-    published = sum(segment.frames for segment in taken)
-    assert abs(len(frames) - published) <= 0.02 * published, (len(frames), published)
-    seconds = sum(segment.duration for segment in enhanced.segments)
-    assert abs(seconds - sum(s.duration for s in taken)) <= 0.02 * sum(s.duration for s in taken)
-    source = decode_rgb(clip.read_bytes(), tmp_path / "source.mp4")  # the taken ones start it
-    matched = []
-    for frame in frames:
-        small = frame.reshape(HEIGHT, 2, WIDTH, 2, 3).mean(axis=(1, 3))
-        matched.append(int(np.argmin([np.mean((small - original) ** 2) for original in source])))
-    in_place = sum(found == index for index, found in enumerate(matched))
-    assert in_place >= 0.98 * len(frames), matched
-    assert matched == sorted(matched), "frames out of order"
-
-
-def requested_once(site, taken: list[SourceSegment]) -> None:
-    counts = {segment.name: 0 for segment in taken}
-    for _, path in site.requests:
-        name = path.lstrip("/")
-        if name in counts:
-            counts[name] += 1
-    assert set(counts.values()) == {1}, counts
-
-
 @pytest.mark.live
 @pytest.mark.parametrize("window", [None, 2], ids=["growing", "sliding"])
 def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, stack, clip, tmp_path, window):
@@ -136,7 +84,7 @@ def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, s
     assert live["delay_seconds"] is not None and not live["following"]
     original = playlist(live_allowed, keys.original_playlist_key(stream["id"]))
     assert original.is_endlist and len(original.segments) == len(segments)
-    assert_same_frames(live_allowed, stream, clip, segments, tmp_path)
+    assert_same_frames(live_allowed, stream["id"], clip, segments, tmp_path)
     requested_once(site, segments)
 
 
@@ -152,4 +100,4 @@ def test_live_source_that_stalls_ends_the_stream_with_a_code_keeping_what_it_had
     assert final["state"] == "ended", final
     assert final["error"].startswith("source_stalled:"), final
     assert final["live"]["segments_taken"] == 3
-    assert_same_frames(live_allowed, stream, clip, segments[:3], tmp_path)
+    assert_same_frames(live_allowed, stream["id"], clip, segments[:3], tmp_path)

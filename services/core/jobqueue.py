@@ -163,8 +163,7 @@ def enqueue_ingest(redis: Redis, settings: Settings, stream_id: str) -> Job:
 
 
 # A follower run loads a playlist and a few segments (each fetch bounded by
-# `ingest_timeout_seconds`). A short timeout also means a run killed with its worker is
-# found abandoned, and retried, within minutes, not after the default 15.
+# `ingest_timeout_seconds`); one that hangs is cut off well before the next is due for long.
 FOLLOW_TIMEOUT_SECONDS = 300
 
 

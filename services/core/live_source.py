@@ -18,15 +18,16 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from services.core import keys
-from services.core.jobqueue import FOLLOW_TIMEOUT_SECONDS, enqueue_follow
+from services.core.jobqueue import enqueue_follow
 from services.core.playlist_record import PlaylistRecord, load_playlist_record
 from services.core.schemas import ClipState
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
-# As long as a follower run may take: a killed run holds the source this long at most,
-# and its retry (once RQ finds the run abandoned, past the same timeout) finds it free.
-LEASE_SECONDS = FOLLOW_TIMEOUT_SECONDS
+# Far longer than a run takes (a playlist and a few segments), and shorter than RQ takes to
+# find a run abandoned when its worker was killed (at least 60 s, about 90, without a
+# heartbeat), so the retry of a killed run finds the lease free and goes on from `next_msn`.
+LEASE_SECONDS = 45
 # Compare-and-delete: only the run that holds the lease releases it.
 RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
