@@ -1,9 +1,7 @@
 // A live source's side of the page: the "Live" line with the delay behind the source,
 // read from the stream's status while it is followed, and the button that stops following.
 import { getStatus, stopStream } from "./api.js";
-
-const POLL_MS = 2000;
-const FINAL = ["ended", "failed"];
+import { FINAL, POLL_MS } from "./progress.js";
 
 export async function followLive(stream, { line, stop }, onLive) {
   let live = false;
@@ -11,12 +9,14 @@ export async function followLive(stream, { line, stop }, onLive) {
     stop.disabled = true;
     await stopStream(stream).catch(() => { stop.disabled = false; });
   });
-  for (;;) {
+  for (let first = true; ; first = false) {
+    if (!first) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     let status;
     try {
       status = await getStatus(stream, 1); // the live block; one clip tells a whole video apart
-    } catch {
-      return; // expired or deleted: the progress line says so
+    } catch (error) {
+      if (error.code === "stream_not_found") return; // expired or deleted: the progress line says so
+      continue; // busy (429, 503): ask again
     }
     if (status.live && !live) {
       live = true;
@@ -29,7 +29,6 @@ export async function followLive(stream, { line, stop }, onLive) {
     }
     // A whole video registers its clips without ever following: nothing to show.
     if (FINAL.includes(status.state) || (!status.live && status.clips.length > 0)) return;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 

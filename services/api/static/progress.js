@@ -2,8 +2,8 @@
 // more event stream, from polling its status), and the stream's end.
 import { getStatus, openEvents } from "./api.js";
 
-const FINAL = ["ended", "failed", "expired"];
-const POLL_MS = 2000;
+export const FINAL = ["ended", "failed", "expired"];
+export const POLL_MS = 2000;
 
 const WORDS = {
   queued: "waiting", upscaling: "enhancing", encoded: "encoded", packaged: "ready",
