@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from services.core.errors import SharprError
 from services.core.logs import configure_logging
-from services.core.schemas import ColorVision, Enhancement, Mode
+from services.core.schemas import ColorVision, Enhancement, Mode, Tier
 from services.core.settings import Settings, get_settings
 
 
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                               "first frames (default: anime)")
     upscale.add_argument("--scale", type=int, default=2, choices=(2, 3, 4),
                          help="output size over input size (default: 2)")
+    upscale.add_argument("--tier", choices=[t.value for t in Tier], default=Tier.auto.value,
+                         help="network weight: quality (the teacher), balanced or fast (distilled "
+                              "from it, x2 only; docs/MODELS.md); auto is quality for a file")
     upscale.add_argument("--backend", choices=("auto", "torch", "tensorrt"), default=None,
                          help="inference backend (default: SHARPR_BACKEND)")
     upscale.add_argument("--dim-lift", action="store_true",
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "upscale":
         from services.worker.upscale_file import upscale_file
 
-        enhancement = Enhancement(mode=Mode(args.mode), scale=args.scale, dim_lift=args.dim_lift,
+        enhancement = Enhancement(mode=Mode(args.mode), scale=args.scale, tier=Tier(args.tier),
+                                  dim_lift=args.dim_lift,
                                   color_vision=ColorVision(args.color_vision),
                                   color_vision_strength=args.color_vision_strength)
         upscale_file(args.input, args.output, enhancement, args.backend)

@@ -21,12 +21,13 @@ from redis import Redis
 from services.core import keys
 from services.core.capacity import record_throughput
 from services.core.live_source import live_lease, load_live_source
-from services.core.schemas import Enhancement
+from services.core.schemas import Enhancement, Tier
 from services.core.settings import Settings, get_settings
+from services.core.tiers import allowed_tiers
 from services.ingest.extract import MediaSource
 from services.ingest.fetch import Fetcher
 from services.ingest.live_follow import follow_live
-from services.ingest.live_start import find_live_source, fleet_pixels_per_second
+from services.ingest.live_start import find_live_source, fleet_tier_rates
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.live_hls_server import (
@@ -218,14 +219,14 @@ def test_live_sources_that_cannot_be_followed_fail_the_stream_with_a_code(
     assert not any(path.endswith(".ts") for path in site.requests)
 
 
-@pytest.mark.parametrize(("pixels_per_second", "chosen"), [
-    (20_000, SMALL),  # 32x18 at 30 fps fits, 64x36 does not
-    (1e9, LARGE),
+@pytest.mark.parametrize(("pixels_per_second", "chosen", "tier"), [
+    (20_000, SMALL, "fast"),  # 64x36 at 30 fps does not fit; the smallest at the fastest tier
+    (1e9, LARGE, "quality"),
 ], ids=["small_fleet", "large_fleet"])
-def test_master_playlist_is_followed_at_the_variant_the_fleet_keeps_up_with(
-    live_allowed, api, redis, ts_folder, pixels_per_second, chosen
+def test_master_playlist_is_followed_at_the_variant_and_tier_the_fleet_keeps_up_with(
+    live_allowed, api, redis, ts_folder, pixels_per_second, chosen, tier
 ):
-    record_throughput(redis, "upscale-test-worker", "anime", 2, pixels_per_second, 1.0)
+    record_throughput(redis, "upscale-test-worker", "anime", "quality", 2, pixels_per_second, 1.0)
     segments, folder = ts_folder
     with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN, extra_variants=[SMALL, LARGE]) as site:
         video = follow(api, redis, site.master_url)
@@ -234,8 +235,10 @@ def test_master_playlist_is_followed_at_the_variant_the_fleet_keeps_up_with(
     last_master = max(i for i, path in enumerate(paths) if path == "/master.m3u8")
     # after the master's last load (yt-dlp's and the choice), only the chosen one is read
     assert {p for p in paths[last_master + 1:] if p.endswith(".m3u8")} == {f"/{chosen.uri}"}
-    live = status(api, video)["live"]
+    followed = status(api, video)
+    live = followed["live"]
     assert live["following"] is True and live["segments_taken"] == PREROLL
+    assert [clip["tier"] for clip in followed["clips"]] == [tier] * PREROLL  # every clip at the tier
 
 
 def test_follower_waits_for_the_lease_and_resumes_where_the_last_run_stopped(
@@ -303,8 +306,8 @@ def youtube_format(site: LiveSite, variant: Variant, acodec: str = "mp4a.40.2") 
 def test_youtube_like_live_follows_the_format_closest_to_capacity(
     live_allowed, redis, ts_folder, pixels_per_second, chosen
 ):
-    record_throughput(redis, "upscale-test-worker", "anime", 2, pixels_per_second, 1.0)
-    rate = fleet_pixels_per_second(redis, live_allowed, Enhancement())
+    record_throughput(redis, "upscale-test-worker", "anime", "quality", 2, pixels_per_second, 1.0)
+    rates = fleet_tier_rates(redis, live_allowed, Enhancement())
     segments, folder = ts_folder
     video_only = Variant(width=3840, height=2160, bandwidth=20_000_000)
     variants = [SMALL, LARGE, video_only]
@@ -317,9 +320,9 @@ def test_youtube_like_live_follows_the_format_closest_to_capacity(
         media = MediaSource(url=formats[0]["url"], headers={}, duration=None, hls=True, live=True,
                             formats=formats)
         with Fetcher(live_allowed) as fetcher:
-            source = find_live_source(fetcher, media, rate)
+            source = find_live_source(fetcher, media, rates, allowed_tiers(Enhancement()))
 
-    assert rate == pixels_per_second
+    assert rates == {Tier.quality: pixels_per_second}
     assert source.playlist_url == site.url.replace("live.m3u8", chosen.uri)
     assert source.headers == {"User-Agent": "yt-test"} and source.target == 1
     assert [path for _, path in site.requests] == [f"/{chosen.uri}"]

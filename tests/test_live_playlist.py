@@ -4,6 +4,7 @@ is new after a reload, when to reload (§6.3.4), and which variant or yt-dlp for
 import pytest
 
 from services.core.errors import SharprError
+from services.core.schemas import Tier
 from services.ingest.hls_source import Part
 from services.ingest.live_playlist import (
     LiveWindow,
@@ -175,14 +176,38 @@ FHD = Rendition("fhd", 1920, 1080, 60.0, 6_000_000)  # 124 Mpx/s
     (None, SD),  # no worker measured yet: the smallest, never the largest
 ])
 def test_the_rendition_closest_to_capacity_is_chosen(capacity, chosen):
-    assert closest_to_capacity([FHD, SD, HD], capacity) == chosen
+    assert closest_to_capacity([FHD, SD, HD], *one_tier(capacity)) == (chosen, Tier.quality)
+
+
+def one_tier(capacity: float | None) -> tuple[dict[Tier, float], tuple[Tier, ...]]:
+    """The measured rates and the tiers of a stream fixed at quality."""
+    return ({} if capacity is None else {Tier.quality: capacity}), (Tier.quality,)
+
+
+TIERED = (Tier.quality, Tier.balanced, Tier.fast)
+
+
+@pytest.mark.parametrize(("rates", "chosen"), [
+    ({Tier.quality: 1e9, Tier.balanced: 5e9, Tier.fast: 9e9}, (FHD, Tier.quality)),
+    # the largest rendition at a faster tier comes before a smaller one at a better tier
+    ({Tier.quality: 30e6, Tier.balanced: 130e6, Tier.fast: 1e9}, (FHD, Tier.balanced)),
+    ({Tier.quality: 30e6, Tier.balanced: 40e6, Tier.fast: 130e6}, (FHD, Tier.fast)),
+    # then smaller renditions, at the fastest tier only
+    ({Tier.quality: 30e6, Tier.balanced: 30e6, Tier.fast: 30e6}, (HD, Tier.fast)),
+    ({Tier.quality: 1e9}, (FHD, Tier.quality)),
+    ({Tier.balanced: 1e9}, (FHD, Tier.balanced)),  # tiers not measured fit nothing
+    ({Tier.quality: 1e6, Tier.fast: 2e6}, (SD, Tier.fast)),  # nothing fits: the smallest, fastest
+    ({}, (SD, Tier.fast)),  # nothing measured: the smallest at the fastest tier
+])
+def test_the_rendition_and_tier_follow_the_clients_order(rates, chosen):
+    assert closest_to_capacity([SD, FHD, HD], rates, TIERED) == chosen
 
 
 def test_renditions_of_unknown_size_come_last_and_then_by_lowest_bandwidth():
     sizeless = [Rendition(name, None, None, None, bandwidth) for name, bandwidth in
                 [("b", 500_000), ("a", 200_000), ("c", None)]]
-    assert closest_to_capacity([*sizeless, FHD], 1e6) == FHD
-    assert closest_to_capacity(sizeless, 1e9).url == "a"
+    assert closest_to_capacity([*sizeless, FHD], *one_tier(1e6))[0] == FHD
+    assert closest_to_capacity(sizeless, *one_tier(1e9))[0].url == "a"
 
 
 def master(*variants: str, media: str = "") -> str:
@@ -198,21 +223,21 @@ VARIANTS = [
 
 @pytest.mark.parametrize(("capacity", "chosen"), [(30e6, "hd"), (1e6, "sd"), (None, "sd")])
 def test_live_master_playlist_resolves_to_the_variant_closest_to_capacity(capacity, chosen):
-    assert pick_live_variant(master(*VARIANTS), URL, capacity) == f"{HERE}{chosen}.m3u8"
+    assert pick_live_variant(master(*VARIANTS), URL, *one_tier(capacity)) == (f"{HERE}{chosen}.m3u8", Tier.quality)
 
 
 def test_audio_only_variants_are_left_out():
     sizeless = master('BANDWIDTH=64000,CODECS="mp4a.40.2"\naudio.m3u8',
                       'BANDWIDTH=800000,CODECS="avc1.4d401e,mp4a.40.2"\nsd.m3u8',
                       "BANDWIDTH=3000000\nhd.m3u8")  # no CODECS: may have video, kept
-    assert pick_live_variant(sizeless, URL, None) == HERE + "sd.m3u8"  # not the lower audio.m3u8
+    assert pick_live_variant(sizeless, URL, *one_tier(None))[0] == HERE + "sd.m3u8"  # not audio.m3u8
     with pytest.raises(SharprError) as refused:
-        pick_live_variant(master(VARIANTS[0]), URL, None)
+        pick_live_variant(master(VARIANTS[0]), URL, *one_tier(None))
     assert refused.value.code == "unsupported_source"
 
 
 def test_a_media_playlist_has_no_variant_to_pick():
-    assert pick_live_variant(live("a.ts"), URL, 1e9) is None
+    assert pick_live_variant(live("a.ts"), URL, *one_tier(1e9)) is None
 
 
 AUDIO = '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",DEFAULT=YES{uri}\n'
@@ -222,7 +247,7 @@ def test_a_variant_whose_audio_is_only_in_a_separate_rendition_is_refused():
     separate = AUDIO.format(uri=',URI="en.m3u8"')
     text = master(VARIANTS[1].replace("\n", ',AUDIO="aud"\n'), media=separate)
     with pytest.raises(SharprError) as refused:
-        pick_live_variant(text, URL, None)
+        pick_live_variant(text, URL, *one_tier(None))
     assert refused.value.code == "source_audio_separate"
 
 
@@ -232,7 +257,7 @@ def test_a_variant_whose_audio_is_only_in_a_separate_rendition_is_refused():
 ])
 def test_audio_without_uri_is_in_the_variants_own_segments(media):
     text = master(VARIANTS[1].replace("\n", ',AUDIO="aud"\n'), media=media)
-    assert pick_live_variant(text, URL, None) == HERE + "sd.m3u8"
+    assert pick_live_variant(text, URL, *one_tier(None))[0] == HERE + "sd.m3u8"
 
 
 def yt_format(url: str, protocol: str = "m3u8_native", height: int = 360, acodec: str = "mp4a.40.2",
@@ -245,8 +270,9 @@ def test_youtube_live_follows_the_hls_format_with_audio_closest_to_capacity():
     formats = [yt_format("dash", protocol="https", height=144), yt_format("sd"),
                yt_format("hd", height=720), yt_format("fhd", height=1080, acodec="none"),
                yt_format("audio", vcodec="none", height=0)]
-    assert pick_live_format(formats, 1e9)["url"] == "hd"
-    assert pick_live_format(formats, None)["url"] == "sd"
+    assert pick_live_format(formats, *one_tier(1e9))[0]["url"] == "hd"
+    assert pick_live_format(formats, *one_tier(None))[0]["url"] == "sd"
+    assert pick_live_format(formats, {Tier.fast: 1e9}, TIERED) == (formats[2], Tier.fast)
 
 
 @pytest.mark.parametrize(("formats", "code"), [
@@ -256,5 +282,5 @@ def test_youtube_live_follows_the_hls_format_with_audio_closest_to_capacity():
 ])
 def test_youtube_live_without_a_followable_format_is_refused_with_a_code(formats, code):
     with pytest.raises(SharprError) as refused:
-        pick_live_format(formats, 1e9)
+        pick_live_format(formats, *one_tier(1e9))
     assert refused.value.code == code

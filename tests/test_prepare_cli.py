@@ -22,6 +22,9 @@ def test_prepare_converts_the_weights_into_the_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "realesr-animevideov3-x2-torch: ready" in result.stdout
     assert "realesr-animevideov3-x4-torch: ready" in result.stdout
+    for tier in ("balanced", "fast"):  # every tier at x2; at x4 only the teacher
+        assert f"sharpr-anime-{tier}-x2-torch: ready" in result.stdout
+    assert result.stdout.count(": ready") == 4
     assert list((tmp_path / "models").glob("compact-*.safetensors"))
     if shutil.which(os.environ.get("CXX") or "c++") and not torch.cuda.is_available():
         assert list((tmp_path / "kernels").glob("winograd-*.so"))  # the CPU's kernel, built

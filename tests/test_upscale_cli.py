@@ -36,6 +36,21 @@ def test_upscale_writes_an_mp4_twice_the_size_with_its_audio(tmp_path, clip):
     assert "realesr-animevideov3" in result.stderr  # the model, not the resize fallback
 
 
+@pytest.mark.parametrize(("mode", "tier", "scale", "model"), [
+    ("anime", "fast", "2", "sharpr-anime-fast-x2"),
+    ("live_action", "balanced", "2", "sharpr-live_action-balanced-x2"),
+    ("anime", "fast", "3", "realesr-animevideov3-x3"),  # no distilled x3: the teacher
+])
+def test_upscale_runs_the_network_of_the_tier_asked_for(tmp_path, clip, mode, tier, scale, model):
+    output = tmp_path / "out.mp4"
+    result = run_cli(tmp_path, str(clip), str(output), "--mode", mode, "--tier", tier, "--scale", scale)
+    assert result.returncode == 0, result.stderr
+    with av.open(str(output)) as container:
+        first = next(container.decode(video=0))
+    assert (first.width, first.height) == (48 * int(scale), 32 * int(scale))
+    assert f"{model}-torch" in result.stderr
+
+
 def test_upscale_to_a_directory_writes_lossless_png_frames(tmp_path, clip):
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.core.capacity import FleetRate
-from services.core.schemas import Capture, Clip, Enhancement, Size, StreamState
+from services.core.schemas import Capture, Clip, Enhancement, Size, StreamState, Tier
 
 
 class StreamLimits(BaseModel):
@@ -79,6 +79,10 @@ class UploadGrant(BaseModel):
 class ClipRegistration(BaseModel):
     seq: int = Field(ge=0)
     key: str = Field(description="The object key the upload grant named.")
+    tier: Tier | None = Field(
+        None, description="The tier the client chose for this clip from GET /v1/capacity (quality, "
+                          "balanced or fast); used when the stream's tier is auto.",
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -123,13 +127,14 @@ class CapacityInfo(BaseModel):
     clip_max_pixels: int = Field(description="Larger frames are scaled down to this before the model.")
     clip_max_fps: float
     fleet: list[FleetRate] = Field(
-        description="Input pixels per second the live workers process, per mode and scale; empty "
+        description="Input pixels per second the live workers process, per mode, tier and scale; empty "
                     "until one has measured.",
     )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "ladder": [144, 240, 360, 480, 720, 1080], "clip_max_pixels": 2073600, "clip_max_fps": 120.0,
-        "fleet": [{"mode": "anime", "scale": 2, "input_pixels_per_second": 1250000.0, "workers": 1}],
+        "fleet": [{"mode": "anime", "tier": "fast", "scale": 2, "input_pixels_per_second": 1250000.0,
+                   "workers": 1}],
     }]})
 
 

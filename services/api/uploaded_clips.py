@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from services.core import keys
 from services.core.clip_transitions import register_clip
 from services.core.errors import BadRequest, Conflict, TooLarge, Unprocessable
-from services.core.schemas import Clip, Stream, StreamState
+from services.core.schemas import Clip, Stream, StreamState, Tier
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.core.streams import StreamStore
@@ -54,7 +54,8 @@ def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) ->
 
 
 async def register_uploaded_clip(
-    stream: Stream, seq: int, key: str, settings: Settings, streams: StreamStore, store: ObjectStore
+    stream: Stream, seq: int, key: str, settings: Settings, streams: StreamStore, store: ObjectStore,
+    *, tier: Tier | None = None,
 ) -> Clip:
     """Check the upload at `key`, register it as clip `seq` and charge its real size
     against the stream's budget; 409 `clip_exists` if `seq` is registered already."""
@@ -70,7 +71,7 @@ async def register_uploaded_clip(
     if not looks_like_video(magic, ext):
         raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
 
-    clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key)
+    clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key, tier=tier)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
     await run_in_threadpool(streams.settle_upload, stream.id, seq, size)

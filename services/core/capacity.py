@@ -1,6 +1,6 @@
 """What the fleet keeps up with: each worker's measured throughput, and their sum.
 
-A worker records input (pre-upscale) pixels per second per mode and scale after every
+A worker records input (pre-upscale) pixels per second per mode, tier and scale after every
 clip (a running average over recent clips) and once from its warm-up before any clip, and
 marks itself seen with every RQ heartbeat. The API sums the workers seen within
 `capacity_stale_seconds`; one unheard of for longer (stopped or killed) drops out and its
@@ -32,6 +32,7 @@ _RATES = TypeAdapter(dict[str, Rate])
 
 class FleetRate(BaseModel):
     mode: str
+    tier: str
     scale: int
     input_pixels_per_second: float
     workers: int
@@ -42,8 +43,8 @@ def this_worker() -> str:
     return f"upscale-{os.uname().nodename}-{os.getpid()}"
 
 
-def rate_key(mode: str, scale: int) -> str:
-    return f"{mode}:{scale}"
+def rate_key(mode: str, tier: str, scale: int) -> str:
+    return f"{mode}:{tier}:{scale}"
 
 
 def blended(previous: Rate | None, measured: float, from_clip: bool) -> Rate:
@@ -58,7 +59,7 @@ def blended(previous: Rate | None, measured: float, from_clip: bool) -> Rate:
 
 
 def record_throughput(
-    redis: Redis, worker: str, mode: str, scale: int, pixels: float, seconds: float,
+    redis: Redis, worker: str, mode: str, tier: str, scale: int, pixels: float, seconds: float,
     *, from_clip: bool = True,
 ) -> None:
     """Add one measurement (`pixels` input pixels in `seconds`) to this worker's record.
@@ -67,7 +68,7 @@ def record_throughput(
         return
     raw = redis.hget(keys.REDIS_CAPACITY_RATES, worker)
     rates = _parse_rates(raw)
-    key = rate_key(mode, scale)
+    key = rate_key(mode, tier, scale)
     rates[key] = blended(rates.get(key), pixels / seconds, from_clip)
     pipe = redis.pipeline(transaction=False)
     pipe.hset(keys.REDIS_CAPACITY_RATES, worker, _dump_rates(rates))
@@ -80,7 +81,7 @@ def mark_seen(redis: Redis | Pipeline, worker: str) -> None:
 
 
 def fleet_capacity(redis: Redis, stale_seconds: float, now: float | None = None) -> list[FleetRate]:
-    """Per mode and scale, the sum over workers seen within `stale_seconds`; the records
+    """Per mode, tier and scale, the sum over workers seen within `stale_seconds`; the records
     of workers unheard of for longer are deleted."""
     now = time.time() if now is None else now
     pipe = redis.pipeline(transaction=False)
@@ -98,7 +99,7 @@ def fleet_capacity(redis: Redis, stale_seconds: float, now: float | None = None)
 
 
 def sum_rates(workers: list[dict[str, Rate]]) -> list[FleetRate]:
-    """Each worker's rates added up per mode and scale, in a stable order."""
+    """Each worker's rates added up per mode, tier and scale, in a stable order."""
     totals: dict[str, tuple[float, int]] = {}
     for rates in workers:
         for key, rate in rates.items():
@@ -106,9 +107,9 @@ def sum_rates(workers: list[dict[str, Rate]]) -> list[FleetRate]:
             totals[key] = (pixels + rate.input_pixels_per_second, count + 1)
     fleet = []
     for key, (pixels, count) in sorted(totals.items()):
-        mode, scale = key.rsplit(":", 1)
-        fleet.append(FleetRate(mode=mode, scale=int(scale), input_pixels_per_second=round(pixels, 1),
-                               workers=count))
+        mode, tier, scale = key.split(":")
+        fleet.append(FleetRate(mode=mode, tier=tier, scale=int(scale),
+                               input_pixels_per_second=round(pixels, 1), workers=count))
     return fleet
 
 

@@ -9,18 +9,19 @@ service writes a clip's state itself. Synchronous, like `StreamStore`.
 import time
 
 from services.core.jobqueue import enqueue_upscale
-from services.core.schemas import Clip, ClipState
+from services.core.schemas import Clip, ClipState, Tier
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
 
 def register_clip(
     streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str,
-    *, discontinuity: bool = False, source_at: float | None = None,
+    *, discontinuity: bool = False, source_at: float | None = None, tier: Tier | None = None,
 ) -> Clip | None:
     """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists.
     A clip cut from a live source says when its segment appeared there (`source_at`, for
-    the delay behind the source) and whether the source jumped before it.
+    the delay behind the source) and whether the source jumped before it. `tier` is the
+    client's choice for this clip, used when the stream's tier is auto.
 
     Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
     with the registration, so no clip lands after the playlist's ENDLIST. A repeated
@@ -34,6 +35,7 @@ def register_clip(
         key=key,
         state=ClipState.queued,
         discontinuity=discontinuity,
+        tier=tier,
         timings={"registered_at": time.time(), **({} if source_at is None else {"source_at": source_at})},
     )
     if not streams.insert_clip(clip):
@@ -79,9 +81,11 @@ def mark_encoded(
     parts: int,
     timings: dict[str, float],
     degraded: bool,
+    tier: Tier | None,
 ) -> None:
-    """Every frame of `clip` (as registered) is encoded and its `parts` published; its
-    timings gain the worker's stages and the time it was done."""
+    """Every frame of `clip` (as registered) is encoded and its `parts` published, by the
+    network of `tier` (None: by the plain resize); its timings gain the worker's stages and
+    the time it was done."""
     streams.update_clip(
         clip.stream_id,
         clip.seq,
@@ -93,6 +97,7 @@ def mark_encoded(
         frames_total=frames,
         frames_skipped=frames_skipped,
         parts_done=parts,
+        tier=tier,
         timings={**clip.timings, **timings, "encoded_at": time.time()},
         degraded=degraded,
     )

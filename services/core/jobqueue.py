@@ -115,12 +115,14 @@ def enqueue_unenhanced(redis: Redis, settings: Settings, stream_id: str, seq: in
     )
 
 
-def enqueue_warm(redis: Redis, settings: Settings, mode: str, scale: int, width: int, height: int) -> Job:
+def enqueue_warm(
+    redis: Redis, settings: Settings, mode: str, scale: int, width: int, height: int, tier: str,
+) -> Job:
     """Have a worker load and run the model at this frame size before a stream's first
     clip; one job per size, so many streams of one size warm it once."""
     return _enqueue(
-        redis, UPSCALE_QUEUE, WARM_JOB, f"warm-{mode}-{scale}-{width}x{height}",
-        settings.job_timeout_seconds, str(mode), scale, width, height,
+        redis, UPSCALE_QUEUE, WARM_JOB, f"warm-{mode}-{tier}-{scale}-{width}x{height}",
+        settings.job_timeout_seconds, str(mode), scale, width, height, str(tier),
     )
 
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis as AsyncRedis
 from services.core import keys
 from services.core.jobqueue import enqueue_follow
 from services.core.playlist_record import PlaylistRecord, load_playlist_record
-from services.core.schemas import ClipState
+from services.core.schemas import ClipState, Tier
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
@@ -41,6 +41,7 @@ class LiveSource(BaseModel):
     playlist_url: str = Field(description="The media playlist followed (the chosen variant).")
     headers: dict[str, str] = Field(default_factory=dict)
     target: int = Field(0, description="The source's EXT-X-TARGETDURATION, from its first load.")
+    tier: Tier | None = Field(None, description="The tier chosen with the variant; every clip runs at it.")
     tick: int = Field(0, description="Follower runs so far; names the next run's job.")
     next_msn: int | None = Field(None, description="Media sequence number to take next; None before the first load.")
     next_seq: int = Field(0, description="Clip number the next taken segment becomes.")

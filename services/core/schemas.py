@@ -11,6 +11,19 @@ class Mode(StrEnum):
     auto = "auto"  # the worker picks anime or live_action per clip from its first frames
 
 
+class Tier(StrEnum):
+    """How heavy a network: the teacher we ship, or a faster network distilled from it."""
+
+    auto = "auto"  # chosen per clip: by the client from the fleet's capacity, else quality
+    quality = "quality"
+    balanced = "balanced"
+    fast = "fast"
+
+
+# Best first: the order a client gives way in when the fleet cannot keep up.
+TIERS = (Tier.quality, Tier.balanced, Tier.fast)
+
+
 class ColorVision(StrEnum):
     none = "none"
     protanopia = "protanopia"
@@ -39,6 +52,11 @@ class Enhancement(BaseModel):
 
     mode: Mode = Field(Mode.anime, description="Content type: picks the model.")
     scale: int = Field(2, ge=2, le=4, description="Output size over input size.")
+    tier: Tier = Field(
+        Tier.auto,
+        description="Network weight: quality (the teacher), balanced, fast, or auto (the client "
+        "picks per clip from the fleet's capacity; a whole file gets quality).",
+    )
     dim_lift: bool = Field(False, description="Lift dark scenes before the model sees them.")
     color_vision: ColorVision = Field(ColorVision.none, description="Daltonize for a viewer type.")
     color_vision_strength: float = Field(1.0, ge=0.0, le=1.0)
@@ -98,6 +116,9 @@ class Clip(BaseModel):
     width: int | None = None
     height: int | None = None
     degraded: bool = Field(False, description="Upscaled by the plain resize, not the model.")
+    tier: Tier | None = Field(
+        None, description="The network tier: the one the client chose for the clip, then the one it ran at.",
+    )
     timings: dict[str, float] = Field(default_factory=dict)
     error_code: str | None = None
     error: str | None = None

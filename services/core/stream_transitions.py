@@ -34,7 +34,7 @@ def open_stream(
     output = Size(width=width, height=height)
     stream, token = streams.create_stream(enhancement, capture=capture, output=output)
     enqueue_warm(streams.redis, settings, enhancement.mode, enhancement.scale,
-                 *fit_within(capture.width, capture.height, settings.clip_max_pixels))
+                 *fit_within(capture.width, capture.height, settings.clip_max_pixels), enhancement.tier)
     log.info("event=stream_created stream=%s capture=%dx%d@%g output=%s", stream.id, capture.width,
              capture.height, capture.fps, f"{width}x{height}")
     return stream, token, output

@@ -26,7 +26,7 @@ from services.core.hls_playlist import render_playlist, target_duration
 from services.core.jobqueue import redis_client
 from services.core.live_source import LiveSource, start_following
 from services.core.playlist_record import Segment
-from services.core.schemas import StreamState
+from services.core.schemas import Enhancement, StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
     PLAYLIST_CACHE_CONTROL,
@@ -36,10 +36,11 @@ from services.core.storage import (
 )
 from services.core.stream_transitions import end_stream, fail_on_last_attempt, fail_stream
 from services.core.streams import StreamStore
+from services.core.tiers import allowed_tiers
 from services.ingest.extract import find_media
 from services.ingest.fetch import Fetcher
 from services.ingest.hls_source import download_hls
-from services.ingest.live_start import find_live_source, fleet_pixels_per_second
+from services.ingest.live_start import find_live_source, fleet_tier_rates
 from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
 from services.media.reencode import reencode
 from services.media.segments import segment_clip
@@ -128,8 +129,9 @@ def _download_url(
         media = find_media(url, fetcher, settings.ingest_timeout_seconds)
         if media.live:
             stream = streams.get_stream(stream_id)
-            rate = None if stream is None else fleet_pixels_per_second(streams.redis, settings, stream.enhancement)
-            return find_live_source(fetcher, media, rate)
+            enhancement = Enhancement() if stream is None else stream.enhancement
+            rates = fleet_tier_rates(streams.redis, settings, enhancement)
+            return find_live_source(fetcher, media, rates, allowed_tiers(enhancement))
         if media.duration is not None and media.duration > settings.ingest_max_seconds:
             raise _too_long(settings)
         if media.hls:

@@ -191,7 +191,7 @@ class Follower:
         jumped = source.discontinuity or segment.discontinuity
         try:
             await asyncio.to_thread(register_clip, self.streams, self.settings, self.stream_id, seq, key,
-                                    discontinuity=jumped, source_at=seen_at)
+                                    discontinuity=jumped, source_at=seen_at, tier=source.tier)
         except Conflict:
             return False
         original = Segment(uri=keys.ORIGINAL_SEGMENT_FOLDER + name, duration=duration, seq=seq, discontinuity=jumped)

@@ -8,11 +8,14 @@ slides, jumps or restarts is told apart from one that only grew. Low-latency par
 ignored: only whole segments count, so a low-latency source is followed at normal latency.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import m3u8
 
 from services.core.errors import Unprocessable
+from services.core.schemas import Tier
+from services.core.tiers import first_fit, ladder
 from services.ingest.hls_source import Part, parse, refuse_encrypted, segment_parts
 
 # RFC 8216 §6.3.3: a client SHOULD NOT start less than this many target durations from
@@ -143,24 +146,28 @@ VIDEO_CODECS = {"avc1", "avc3", "hvc1", "hev1", "dvh1", "dvhe", "av01", "vp09", 
 DEFAULT_FPS = 30.0
 
 
-def closest_to_capacity(renditions: list[Rendition], pixels_per_second: float | None) -> Rendition:
-    """The rendition of `renditions` (not empty) the fleet keeps up with best: the largest
-    pixel rate within `pixels_per_second`; if none fits, or the capacity is not known yet
-    (None), the smallest. Never the largest by default: a source the fleet cannot keep up
-    with only falls behind. Renditions of known size rank before sizeless ones, of which
-    the lowest bandwidth is taken; at equal pixel rates, the higher bandwidth (a better
-    picture for the same work)."""
-    sized = [rendition for rendition in renditions if _pixel_rate(rendition) is not None]
+def closest_to_capacity(
+    renditions: list[Rendition], rates: dict[Tier, float], tiers: Sequence[Tier]
+) -> tuple[Rendition, Tier]:
+    """The rendition of `renditions` (not empty) and the tier of `tiers` (best first) the
+    fleet keeps up with best, in the clients' order (`core.tiers.ladder`): the largest
+    rendition at the best tier whose measured input pixels per second (`rates`) cover its
+    pixel rate, then smaller ones at the fastest tier; if none fits, or nothing is
+    measured yet, the smallest at the fastest tier. Never the largest by default: a source
+    the fleet cannot keep up with only falls behind. Renditions of known size rank before
+    sizeless ones, of which the lowest bandwidth is taken; at equal pixel rates, the
+    higher bandwidth (a better picture for the same work)."""
+    sized = sorted(
+        (rendition for rendition in renditions if _pixel_rate(rendition) is not None),
+        key=lambda r: (-(_pixel_rate(r) or 0), -(r.bandwidth or 0)),
+    )
     if not sized:
-        return min(renditions, key=lambda r: (r.bandwidth is None, r.bandwidth or 0))
-    fitting = [
-        rendition
-        for rendition in sized
-        if pixels_per_second is not None and _pixel_rate(rendition) <= pixels_per_second
-    ]
-    if fitting:
-        return max(fitting, key=lambda r: (_pixel_rate(r), r.bandwidth or 0))
-    return min(sized, key=lambda r: (_pixel_rate(r), -(r.bandwidth or 0)))
+        return min(renditions, key=lambda r: (r.bandwidth is None, r.bandwidth or 0)), tiers[-1]
+    steps = ladder(sized, tiers)
+    index = first_fit(steps, lambda r: _pixel_rate(r) or 0, rates)
+    if index is not None:
+        return steps[index]
+    return min(sized, key=lambda r: (_pixel_rate(r), -(r.bandwidth or 0))), tiers[-1]
 
 
 def _pixel_rate(rendition: Rendition) -> float | None:
@@ -169,9 +176,11 @@ def _pixel_rate(rendition: Rendition) -> float | None:
     return rendition.width * rendition.height * (rendition.fps or DEFAULT_FPS)
 
 
-def pick_live_variant(text: str, url: str, pixels_per_second: float | None) -> str | None:
-    """The URL of the variant of the master playlist `text` to follow
-    (`closest_to_capacity`), or None if `text` is a media playlist.
+def pick_live_variant(
+    text: str, url: str, rates: dict[Tier, float], tiers: Sequence[Tier]
+) -> tuple[str, Tier] | None:
+    """The URL of the variant of the master playlist `text` to follow and the tier to run
+    it at (`closest_to_capacity`), or None if `text` is a media playlist.
 
     Audio-only variants are left out. A variant whose audio is only in separate renditions
     (every `EXT-X-MEDIA` of its AUDIO group has a URI) is refused with
@@ -187,7 +196,7 @@ def pick_live_variant(text: str, url: str, pixels_per_second: float | None) -> s
             "the HLS master playlist has no video variant", code="unsupported_source"
         )
     renditions = [_variant_rendition(variant) for variant in variants]
-    chosen = closest_to_capacity(renditions, pixels_per_second)
+    chosen, tier = closest_to_capacity(renditions, rates, tiers)
     variant = next(v for v, rendition in zip(variants, renditions) if rendition is chosen)
     group = variant.stream_info.audio
     audio = [m for m in playlist.media if m.type == "AUDIO" and m.group_id == group]
@@ -196,7 +205,7 @@ def pick_live_variant(text: str, url: str, pixels_per_second: float | None) -> s
             "the live HLS source has its audio only in a separate rendition",
             code="source_audio_separate",
         )
-    return chosen.url
+    return chosen.url, tier
 
 
 def _has_video(codecs: str | None) -> bool:
@@ -212,9 +221,11 @@ def _variant_rendition(variant: m3u8.Playlist) -> Rendition:
     return Rendition(variant.absolute_uri, width, height, info.frame_rate, info.bandwidth)
 
 
-def pick_live_format(formats: list[dict], pixels_per_second: float | None) -> dict:
-    """The format to follow among yt-dlp's `info["formats"]` of a live video (YouTube):
-    HLS video formats only, of those the ones with their audio in them, then
+def pick_live_format(
+    formats: list[dict], rates: dict[Tier, float], tiers: Sequence[Tier]
+) -> tuple[dict, Tier]:
+    """The format to follow among yt-dlp's `info["formats"]` of a live video (YouTube),
+    and its tier: HLS video formats only, of those the ones with their audio in them, then
     `closest_to_capacity`. `unsupported_source` without any HLS video format;
     `source_audio_separate` when every one has its audio elsewhere."""
     video = [
@@ -233,8 +244,8 @@ def pick_live_format(formats: list[dict], pixels_per_second: float | None) -> di
             "the live video has its audio only in a separate format", code="source_audio_separate"
         )
     renditions = [_format_rendition(fmt) for fmt in with_audio]
-    chosen = closest_to_capacity(renditions, pixels_per_second)
-    return next(f for f, rendition in zip(with_audio, renditions) if rendition is chosen)
+    chosen, tier = closest_to_capacity(renditions, rates, tiers)
+    return next(f for f, rendition in zip(with_audio, renditions) if rendition is chosen), tier
 
 
 def _format_rendition(fmt: dict) -> Rendition:

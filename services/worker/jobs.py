@@ -45,20 +45,21 @@ from services.core.clip_transitions import (
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
-from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size
+from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size, Tier
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
+from services.core.tiers import stream_tiers
 from services.media.parts import PartFile
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
-from services.worker.upscaler import ResizeUpscaler, load_upscaler
+from services.worker.upscaler import ResizeUpscaler, clip_enhancement, load_upscaler
 
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_INTERVAL = 0.5  # seconds between progress writes to Redis
-# (mode, scale, width, height) this process has run the model at; a warm job for one of
-# them has nothing left to do.
-_warmed: set[tuple[str, int, int, int]] = set()
+# (mode, tier, scale, width, height) this process has run the model at; a warm job for one
+# of them has nothing left to do.
+_warmed: set[tuple[str, str, int, int, int]] = set()
 _warming = threading.Lock()
 
 
@@ -84,6 +85,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         enqueue_package(redis, settings, stream_id, seq)
         return
     mark_upscaling(store, stream_id, seq, clear_error=use_model)
+    enhancement = clip_enhancement(stream, clip)
 
     def stream_output(width: int, height: int) -> tuple[int, int]:
         fixed = store.claim_output(stream_id, Size(width=width, height=height))
@@ -96,7 +98,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
         output = Path(tmp) / "output.mp4"
         asyncio.run(_download(settings, clip.key, source))
         try:
-            result, degraded = _upscale(source, output, stream.enhancement, settings, progress, stream_output,
+            result, degraded = _upscale(source, output, enhancement, settings, progress, stream_output,
                                         parts, use_model=use_model)
         except (BadMedia, av.error.FFmpegError) as error:
             bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
@@ -106,7 +108,7 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     mark_encoded(
         store, clip, duration=result.duration, width=result.width, height=result.height,
         frames=result.frames, frames_skipped=result.frames_skipped, parts=parts.published,
-        timings=result.timings, degraded=degraded,
+        timings=result.timings, degraded=degraded, tier=None if degraded else enhancement.tier,
     )
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
@@ -119,29 +121,31 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     if not degraded:  # the resize's speed says nothing about the model's
         width, height = result.input_size
         capacity.record_throughput(
-            redis, capacity.this_worker(), stream.enhancement.mode, stream.enhancement.scale,
+            redis, capacity.this_worker(), enhancement.mode, enhancement.tier, enhancement.scale,
             result.frames * width * height, result.timings["wall"],
         )
 
 
-def warm_model(mode: str, scale: int, width: int, height: int) -> None:
-    """Load the model for a stream's mode and run it once at its frame size while the
-    stream's first clip is being recorded, so that clip pays neither for the load nor for
-    the first run at a new size (memory grown, kernels set up). Both networks for `auto`,
-    which picks one per clip."""
+def warm_model(mode: str, scale: int, width: int, height: int, tier: str = Tier.auto) -> None:
+    """Load the model for a stream's mode and tier and run it once at its frame size while
+    the stream's first clip is being recorded, so that clip pays neither for the load nor
+    for the first run at a new size (memory grown, kernels set up). Both networks for
+    `auto` mode, which picks one per clip; every tier the client may pick for `auto` tier."""
     settings = get_settings()
     modes = [Mode.anime, Mode.live_action] if mode == Mode.auto else [Mode(mode)]
     for each in modes:
-        seconds = warm_size(Enhancement(mode=each, scale=scale), width, height, settings)
-        if seconds is not None:
-            log.info("event=model_warmed mode=%s scale=%d size=%dx%d seconds=%.2f",
-                     each, scale, width, height, seconds)
+        tiers = stream_tiers(Mode(mode), scale) if tier == Tier.auto else (Tier(tier),)
+        for chosen in tiers:
+            seconds = warm_size(Enhancement(mode=each, scale=scale, tier=chosen), width, height, settings)
+            if seconds is not None:
+                log.info("event=model_warmed mode=%s tier=%s scale=%d size=%dx%d seconds=%.2f",
+                         each, chosen, scale, width, height, seconds)
 
 
 def warm_size(enhancement: Enhancement, width: int, height: int, settings: Settings) -> float | None:
     """Run the model once on a frame of this size unless this process already has; the
     seconds it took (load included), or None when it was warm already."""
-    key = (str(enhancement.mode), enhancement.scale, width, height)
+    key = (str(enhancement.mode), str(enhancement.tier), enhancement.scale, width, height)
     with _warming:
         if key in _warmed:
             return None

