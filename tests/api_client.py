@@ -17,9 +17,11 @@ def upload_clip(api: httpx.Client, stream: dict, seq: int, body: bytes, ext: str
     return httpx.post(form["url"], data=form["fields"], files={"file": (f"clip.{ext}", body, f"video/{ext}")})
 
 
-def send_clip(api: httpx.Client, stream: dict, seq: int, path: Path) -> httpx.Response:
-    """Upload a clip file and register it; returns the registration response."""
+def send_clip(api: httpx.Client, stream: dict, seq: int, path: Path, **extra: str) -> httpx.Response:
+    """Upload a clip file and register it (with `extra` fields, such as the client's
+    `tier`); returns the registration response."""
     ext = path.suffix.lstrip(".")
     assert upload_clip(api, stream, seq, path.read_bytes(), ext).status_code == 204
     key = f"streams/{stream['id']}/input/{seq:06d}.{ext}"
-    return api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": key}, headers=auth(stream["token"]))
+    return api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": key, **extra},
+                    headers=auth(stream["token"]))

@@ -52,6 +52,25 @@ def test_registered_clip_is_queued_and_shown_in_status(api, stream, webm, redis)
     assert redis.llen("rq:queue:upscale") == 1
 
 
+def test_a_stream_keeps_its_tier_setting_and_each_clip_the_tier_its_client_chose(api, webm):
+    fixed = api.post("/v1/streams", json={"mode": "live_action", "tier": "fast"}).json()
+    assert fixed["enhancement"]["tier"] == "fast"
+    stream = api.post("/v1/streams", json={"mode": "anime"}).json()
+    assert stream["enhancement"]["tier"] == "auto"  # the default: chosen per clip
+
+    assert send_clip(api, stream, 0, webm, tier="balanced").json()["tier"] == "balanced"
+    assert send_clip(api, stream, 1, webm).json()["tier"] is None  # no choice: the worker decides
+    status = api.get(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()
+    assert [clip["tier"] for clip in status["clips"]] == ["balanced", None]
+
+
+@pytest.mark.parametrize("body", [{"tier": "turbo"}, {"tier": "auto"}])
+def test_a_clip_refuses_a_tier_that_is_not_one_network(api, stream, webm, body):
+    refused = send_clip(api, stream, 0, webm, **body)
+    assert refused.status_code == 422 and error_code(refused) == "invalid_request"
+    assert "tier" in refused.json()["error"]["message"]
+
+
 def test_status_shows_every_clip_or_only_the_newest(api, stream, webm):
     for seq in range(3):
         assert send_clip(api, stream, seq, webm).status_code == 202
@@ -152,6 +171,8 @@ def test_unknown_stream_and_bad_bodies_get_json_errors(api, stream):
     assert bad.status_code == 422 and error_code(bad) == "invalid_request"
     bad_mode = api.post("/v1/streams", json={"mode": "cartoon"})
     assert bad_mode.status_code == 422 and error_code(bad_mode) == "invalid_request"
+    bad_tier = api.post("/v1/streams", json={"tier": "turbo"})
+    assert bad_tier.status_code == 422 and error_code(bad_tier) == "invalid_request"
     nowhere = api.get("/nowhere")
     assert nowhere.status_code == 404 and error_code(nowhere) == "not_found"
 
@@ -211,7 +232,7 @@ def test_a_stream_created_with_its_capture_has_its_output_fixed_and_the_model_wa
     assert response.status_code == 201
     created = response.json()
     assert created["output"] == {"width": 852, "height": 480}
-    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-2-426x240"]
+    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-auto-2-426x240"]
     status = api.get(f"/v1/streams/{created['id']}", headers=auth(created["token"])).json()
     assert status["output"] == {"width": 852, "height": 480}
     assert status["capture"] == {"width": 426, "height": 240, "fps": 30.0}
@@ -220,7 +241,7 @@ def test_a_stream_created_with_its_capture_has_its_output_fixed_and_the_model_wa
 def test_a_capture_over_the_pixel_limit_fixes_the_output_at_the_limit_times_the_scale(api, redis):
     response = api.post("/v1/streams", json={"scale": 2, "capture": {"width": 2560, "height": 1440, "fps": 30}})
     assert response.json()["output"] == {"width": 3840, "height": 2160}
-    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-2-1920x1080"]
+    assert Queue(UPSCALE_QUEUE, connection=redis).job_ids == ["warm-anime-auto-2-1920x1080"]
 
 
 def test_a_stream_without_capture_has_no_output_until_its_first_clip(api, stream, redis):

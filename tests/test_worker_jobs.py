@@ -9,7 +9,7 @@ from rq.job import Job
 from services.core import jobqueue, keys
 from services.core.capacity import fleet_capacity
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
-from services.core.schemas import ClipState, Enhancement, Size
+from services.core.schemas import ClipState, Enhancement, Size, Tier
 from services.core.settings import get_settings
 from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
@@ -253,6 +253,20 @@ def test_a_1440p_clip_is_enhanced_at_the_pixel_limit_times_the_scale(settings, r
     assert store.get_output(stream_id) == Size(width=3840, height=2160)
 
 
+def test_a_clip_runs_at_the_tier_its_client_chose_and_is_measured_under_it(settings, redis, tmp_path):
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file, tier=Tier.fast)
+    assert store.get_clip(stream_id, 0).tier == Tier.fast  # as asked, until it runs
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = store.get_clip(stream_id, 0)
+    assert (clip.state, clip.tier, clip.degraded) == (ClipState.encoded, Tier.fast, False)
+    [rate] = fleet_capacity(redis, settings.capacity_stale_seconds)
+    assert (rate.mode, rate.tier, rate.scale) == ("anime", "fast", 2)
+
+
 def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(settings, redis, tmp_path):
     clip_file = tmp_path / "rec.webm"
     frames = write_clip(clip_file, seconds=1, width=64, height=36, fps=15)
@@ -262,5 +276,5 @@ def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(setting
 
     [rate] = fleet_capacity(redis, settings.capacity_stale_seconds)
     wall = store.get_clip(stream_id, 0).timings["wall"]
-    assert (rate.mode, rate.scale, rate.workers) == ("anime", 2, 1)
+    assert (rate.mode, rate.tier, rate.scale, rate.workers) == ("anime", "quality", 2, 1)
     assert rate.input_pixels_per_second == pytest.approx(frames * 64 * 36 / wall, rel=0.01)

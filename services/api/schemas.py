@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from services.core.capacity import FleetRate
 from services.core.schemas import Capture, Clip, Enhancement, Size, StreamState, Tier
@@ -83,6 +83,13 @@ class ClipRegistration(BaseModel):
         None, description="The tier the client chose for this clip from GET /v1/capacity (quality, "
                           "balanced or fast); used when the stream's tier is auto.",
     )
+
+    @field_validator("tier")
+    @classmethod
+    def _concrete(cls, tier: Tier | None) -> Tier | None:
+        if tier == Tier.auto:
+            raise ValueError("a clip runs at one tier: quality, balanced or fast")
+        return tier
 
     model_config = {
         "json_schema_extra": {
