@@ -239,12 +239,13 @@ def test_video_over_the_byte_limit_fails_the_stream(loopback_allowed, api, redis
     assert status["state"] == "failed" and status["error"].startswith("source_too_large:")
 
 
+@pytest.mark.parametrize(("tier", "ran_at"), [("auto", "quality"), ("fast", "fast")])
 def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
-    loopback_allowed, api, redis, site, tmp_path
+    loopback_allowed, api, redis, site, tmp_path, tier, ran_at
 ):
     base, requests, folder = site
     frames_in = write_clip(folder / "clip.mp4", seconds=3.0, width=WIDTH, height=HEIGHT, fps=FPS)
-    accepted = api.post("/v1/videos", json={"url": f"{base}/clip.mp4", "mode": "anime"})
+    accepted = api.post("/v1/videos", json={"url": f"{base}/clip.mp4", "mode": "anime", "tier": tier})
     assert accepted.status_code == 202
     video = accepted.json()
 
@@ -253,6 +254,7 @@ def test_url_ingest_yields_enhanced_and_original_playlists_and_a_download(
     status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
     assert status["state"] == "ended", status
     assert [c["state"] for c in status["clips"]] == ["packaged", "packaged"]
+    assert [c["tier"] for c in status["clips"]] == [ran_at] * 2  # a whole file on auto: the teacher
     enhanced = m3u8.loads(httpx.get(video["playlist_url"]).text)
     assert enhanced.is_endlist
     assert abs(sum(s.duration for s in enhanced.segments) - 3.0) <= FRAME
