@@ -1,12 +1,14 @@
 // The offscreen document: turns the tab's media stream id into a MediaStream, lets the user
 // keep hearing the tab, crops it to the video the user watches (video-finder.js reports where
 // it is) at a size the fleet keeps up with, records that in clips and uploads them, and
-// re-picks the size for each clip from how far behind live the stream is. Offscreen documents
+// re-picks the size (and model tier) for each clip from how far behind live the stream is,
+// telling the server which tier each clip was captured for. Offscreen documents
 // may only use chrome.runtime, so every state change is a message to the service worker.
 
 import { SharprApi } from './lib/api-client.js';
 import {
-  adaptDecision, budgetFor, captureFps, captureRungs, fallingBehind, lagSeconds, nextRung, pixelsPerSecond, startRung,
+  adaptDecision, budgetFor, captureFps, captureRungs, fallingBehind, lagSeconds, nextRung, pixelsPerSecond, rungTiers,
+  startRung,
 } from './lib/capture-size.js';
 import { CroppedCapture } from './lib/cropped-capture.js';
 import { ClipRecorder } from './lib/recorder.js';
@@ -70,6 +72,9 @@ async function tabMedia(mediaStreamId, first) {
   }
 }
 
+/** What the server hears of a rung when the stream is created: the size, not the tier. */
+const captureOf = ({ width, height, fps }) => ({ width, height, fps });
+
 /** Size and pace now: the rung for the next clip, and whether even the smallest falls behind. */
 const pace = (current, fallingBehind) => ({ size: current.rungs[current.rung], fallingBehind });
 
@@ -101,12 +106,14 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
       fps: captureFps(),
       maxPixels: known?.clip_max_pixels ?? DEFAULT_MAX_PIXELS,
       maxFps: known?.clip_max_fps,
+      tiers: rungTiers(known, enhancement),
     });
-    const budget = budgetFor(known, enhancement.mode, enhancement.scale);
-    const start = startRung(rungs, budget);
+    const budgetOf = (tier) => budgetFor(known, enhancement.mode, enhancement.scale, tier);
+    const start = startRung(rungs, budgetOf);
+    const startBudget = budgetOf(rungs[start].tier);
     capture.resize(rungs[start]);
 
-    const stream = await api.createStream({ ...enhancement, capture: rungs[start] });
+    const stream = await api.createStream({ ...enhancement, capture: captureOf(rungs[start]) });
     const streamApi = new SharprApi(apiBaseUrl, stream.token);
     // The server's limit wins over the user's choice, so no clip is refused for its length.
     const seconds = Math.min(clipSeconds, Math.floor(stream.limits?.clip_max_seconds ?? clipSeconds));
@@ -117,10 +124,11 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
     session = {
       media, output, capture, uploader, api: streamApi, streamId: stream.id, clipSeconds: seconds,
       rungs, start, rung: start, lags: [], startedAt: Date.now(), finishing: null,
+      clipTiers: new Map(), // seq -> the tier its rung had when it started, until it is queued
     };
     session.recorder = new ClipRecorder(new MediaStream([capture.track, ...media.getAudioTracks()]), {
       clipSeconds: seconds,
-      onClip: ({ seq, blob }) => uploader.enqueue(seq, blob),
+      onClip: ({ seq, blob }) => uploader.enqueue(seq, blob, takeClipTier(session, seq)),
       onError: (error) => finish({ code: 'capture_failed', message: error.message }),
       beforeClip: clipStarts,
     });
@@ -128,11 +136,11 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
     media.getVideoTracks()[0].addEventListener('ended', () => finish());
     session.recorder.start();
     if (stopAsked) finish();
-    console.info(`sharpr: event=capture_started stream=${stream.id} size=${rungs[start].width}x${rungs[start].height} fps=${rungs[start].fps} frame=${frame.width}x${frame.height}`);
+    console.info(`sharpr: event=capture_started stream=${stream.id} size=${rungs[start].width}x${rungs[start].height} fps=${rungs[start].fps} tier=${rungs[start].tier} frame=${frame.width}x${frame.height}`);
     return {
       stream: { id: stream.id, token: stream.token, playlistUrl: stream.playlist_url, clipSeconds: seconds },
       startedAt: session.startedAt,
-      ...pace(session, budget !== null && pixelsPerSecond(rungs[start]) > budget),
+      ...pace(session, startBudget !== null && pixelsPerSecond(rungs[start]) > startBudget),
     };
   } catch (error) {
     media.getTracks().forEach((track) => track.stop());
@@ -141,13 +149,22 @@ async function startRecording({ mediaStreamId, tabId, apiBaseUrl, clipSeconds, e
   }
 }
 
-/** Clip `seq` starts: it gets the size picked last; the clip just ended tells how far behind we are. */
+/** Clip `seq` starts: it gets the rung picked last; the clip just ended tells how far behind we are. */
 function clipStarts(seq) {
   const current = session;
-  current.capture.resize(current.rungs[current.rung]);
+  const rung = current.rungs[current.rung];
+  current.capture.resize(rung);
+  current.clipTiers.set(seq, rung.tier);
   if (seq > 0) {
     adapt(current).catch((error) => console.warn(`sharpr: event=adapt_failed stream=${current.streamId} seq=${seq} message=${error.message}`));
   }
+}
+
+/** The tier clip `seq` was recorded for: the rung may have changed while it was recorded. */
+function takeClipTier(current, seq) {
+  const tier = current.clipTiers.get(seq);
+  current.clipTiers.delete(seq);
+  return tier;
 }
 
 async function adapt(current) {

@@ -100,3 +100,18 @@ test('a clip larger than the presigned limit fails without uploading', async () 
     (error) => error instanceof ApiError && error.code === 'clip_too_large' && !error.retryable);
   assert.equal(calls.length, 0);
 });
+
+test('each clip is registered with the tier it was captured for; none sends no tier', async () => {
+  const { fetchImpl, calls } = scriptedFetch((path, init) => {
+    if (path.endsWith('/uploads')) return { status: 200, body: presigned(JSON.parse(init.body).seq) };
+    if (path === '/bucket') return { status: 204 };
+    return { status: 202, body: { seq: JSON.parse(init.body).seq } };
+  });
+  const uploader = new ClipUploader(new SharprApi('http://api.test', 'tok', fetchImpl), 's1', { retryOptions: noWait });
+  uploader.enqueue(0, new Blob(['a']), 'balanced');
+  uploader.enqueue(1, new Blob(['b']), 'fast');
+  uploader.enqueue(2, new Blob(['c']));
+  await uploader.drain();
+  const registrations = calls.filter((c) => c.path.endsWith('/clips')).map((c) => JSON.parse(c.init.body));
+  assert.deepEqual(registrations, [{ seq: 0, key: 'k/0', tier: 'balanced' }, { seq: 1, key: 'k/1', tier: 'fast' }, { seq: 2, key: 'k/2' }]);
+});

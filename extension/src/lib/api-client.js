@@ -64,7 +64,8 @@ export class SharprApi {
   getStream(id) { return this.#json('GET', `/v1/streams/${id}`); }
   stopStream(id) { return this.#json('POST', `/v1/streams/${id}/stop`, {}); }
   presignUpload(id, seq, ext) { return this.#json('POST', `/v1/streams/${id}/uploads`, { seq, ext }); }
-  registerClip(id, seq, key) { return this.#json('POST', `/v1/streams/${id}/clips`, { seq, key }); }
+  /** `tier`: the one the clip was captured for (used by a stream on auto); undefined sends none. */
+  registerClip(id, seq, key, tier) { return this.#json('POST', `/v1/streams/${id}/clips`, { seq, key, tier }); }
 
   /** S3 presigned POST: every policy field first, the file last, or S3 rejects the form. */
   async uploadClip(presigned, blob, filename) {

@@ -18,9 +18,9 @@ export class ClipUploader {
     this.failed = [];
   }
 
-  /** Queue clip `seq`; clips are sent one at a time, in the order they were queued. */
-  enqueue(seq, blob) {
-    this.tail = this.tail.then(() => this.#send(seq, blob));
+  /** Queue clip `seq` (captured for model `tier`, if any); clips are sent one at a time, in the order they were queued. */
+  enqueue(seq, blob, tier) {
+    this.tail = this.tail.then(() => this.#send(seq, blob, tier));
     return this.tail;
   }
 
@@ -29,10 +29,10 @@ export class ClipUploader {
     return this.tail;
   }
 
-  async #send(seq, blob) {
+  async #send(seq, blob, tier) {
     this.onEvent({ type: 'uploading', seq, bytes: blob.size });
     try {
-      const clip = await retry(() => this.#sendOnce(seq, blob), {
+      const clip = await retry(() => this.#sendOnce(seq, blob, tier), {
         ...this.retryOptions,
         isRetryable: (error) => Boolean(error.retryable),
         onRetry: ({ attempt, delayMs, error }) =>
@@ -45,11 +45,11 @@ export class ClipUploader {
     }
   }
 
-  async #sendOnce(seq, blob) {
+  async #sendOnce(seq, blob, tier) {
     const presigned = await this.api.presignUpload(this.streamId, seq, 'webm');
     await this.api.uploadClip(presigned, blob, `${String(seq).padStart(6, '0')}.webm`);
     try {
-      return await this.api.registerClip(this.streamId, seq, presigned.key);
+      return await this.api.registerClip(this.streamId, seq, presigned.key, tier);
     } catch (error) {
       // An earlier attempt registered it and only the answer was lost: that is success.
       if (error.code === 'clip_exists') return { seq, key: presigned.key, state: 'uploaded' };
