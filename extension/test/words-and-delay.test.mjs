@@ -27,13 +27,15 @@ test('fatal hls.js errors recover by kind and give up when they repeat', () => {
 
 test('stored options are completed and cleaned before use', () => {
   assert.deepEqual(normalizeOptions({}), DEFAULT_OPTIONS);
-  const cleaned = normalizeOptions({ apiBaseUrl: 'https://sharpr.example/api/', mode: 'cartoon', clipSeconds: 1, colorVision: 'deuteranopia', colorVisionStrength: 7 });
+  const cleaned = normalizeOptions({ apiBaseUrl: 'https://sharpr.example/api/', mode: 'cartoon', tier: 'tiny', clipSeconds: 1, colorVision: 'deuteranopia', colorVisionStrength: 7 });
   assert.equal(cleaned.apiBaseUrl, 'https://sharpr.example/api');
   assert.equal(cleaned.mode, 'anime');
+  assert.equal(cleaned.tier, 'auto');
+  assert.equal(normalizeOptions({ tier: 'fast' }).tier, 'fast');
   assert.equal(cleaned.clipSeconds, 2);
   assert.equal(cleaned.colorVisionStrength, 1);
   assert.equal(normalizeOptions({ apiBaseUrl: 'ftp://x' }).apiBaseUrl, DEFAULT_OPTIONS.apiBaseUrl);
-  assert.deepEqual(enhancementBody(cleaned), { mode: 'anime', dim_lift: false, color_vision: 'deuteranopia', color_vision_strength: 1 });
+  assert.deepEqual(enhancementBody(cleaned), { mode: 'anime', tier: 'auto', dim_lift: false, color_vision: 'deuteranopia', color_vision_strength: 1 });
 });
 
 test('errors and states are told in plain words', () => {

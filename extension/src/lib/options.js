@@ -1,14 +1,17 @@
 // The user's choices (options page) and their defaults, kept in chrome.storage.sync.
 // `normalizeOptions` is the one place that turns stored values into ones the API accepts.
 
+import { TIERS } from './capture-size.js';
 import { CLIP_SECONDS, normalizeClipSeconds } from './clip-schedule.js';
 
 export const COLOR_VISION = ['none', 'protanopia', 'deuteranopia', 'tritanopia'];
 export const MODES = ['anime', 'live_action', 'auto'];
+export const TIER_SETTINGS = ['auto', ...TIERS]; // auto: the capture picks per clip from the fleet's capacity
 
 export const DEFAULT_OPTIONS = Object.freeze({
   apiBaseUrl: 'http://127.0.0.1:8000',
   mode: 'anime',
+  tier: 'auto',
   clipSeconds: CLIP_SECONDS.default,
   dimLift: false,
   colorVision: 'none',
@@ -27,6 +30,7 @@ export function normalizeOptions(stored = {}) {
   return {
     apiBaseUrl,
     mode: MODES.includes(merged.mode) ? merged.mode : DEFAULT_OPTIONS.mode,
+    tier: TIER_SETTINGS.includes(merged.tier) ? merged.tier : DEFAULT_OPTIONS.tier,
     clipSeconds: normalizeClipSeconds(merged.clipSeconds),
     dimLift: Boolean(merged.dimLift),
     colorVision: COLOR_VISION.includes(merged.colorVision) ? merged.colorVision : 'none',
@@ -38,6 +42,7 @@ export function normalizeOptions(stored = {}) {
 export function enhancementBody(options) {
   return {
     mode: options.mode,
+    tier: options.tier,
     dim_lift: options.dimLift,
     color_vision: options.colorVision,
     color_vision_strength: options.colorVisionStrength,
