@@ -96,7 +96,7 @@ def _load(path: Path) -> nn.Module | None:
     log.info("event=tensorrt_engine_loading path=%s", path)
     try:
         return torch.export.load(str(path)).module()
-    except Exception as error:  # cut short, another format, or built by other versions
+    except Exception as error:  # noqa: BLE001 - cut short, another format, other versions: rebuild
         log.error("event=tensorrt_engine_unreadable path=%s error=%r", path, str(error))
         return None
 

@@ -30,7 +30,7 @@ def tensorrt_import_error() -> str | None:
     process."""
     try:
         importlib.import_module("torch_tensorrt")
-    except Exception as error:  # ImportError, or OSError from a library that will not load
+    except Exception as error:  # noqa: BLE001 - ImportError, or OSError from a library that will not load
         log.error("event=tensorrt_import_failed error=%r", f"{type(error).__name__}: {error}")
         return f"{type(error).__name__}: {error}"
     return None
