@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from tests.cluster import Cluster
+    from tests.fake_tensorrt import FakeTensorrt
 
 # Parallel local runs (several engineers on one machine) may pick their own db; under
 # pytest-xdist each worker (gw0, gw1, ...) takes the next one, since tests flush theirs.
@@ -191,3 +192,15 @@ def cluster(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         cluster.stop()
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def fake_tensorrt(monkeypatch: pytest.MonkeyPatch) -> Iterator["FakeTensorrt"]:
+    """A stand-in GPU with torch_tensorrt (tests/fake_tensorrt.py), recording its builds."""
+    from services.worker.models import selection
+    from tests.fake_tensorrt import FakeTensorrt, install
+
+    fake = FakeTensorrt()
+    install(fake, monkeypatch)
+    yield fake
+    selection.tensorrt_import_error.cache_clear()

@@ -10,7 +10,7 @@ from services.core.capacity import Rate, blended, fleet_capacity, mark_seen, rec
 from services.core.jobqueue import UPSCALE_QUEUE, enqueue_warm
 from services.core.schemas import Enhancement
 from services.worker.jobs import warm_size
-from services.worker.runner import WARM_HEIGHT, WARM_WIDTH, HeartbeatWorker, warm_up
+from services.worker.runner import WARM_HEIGHT, WARM_WIDTH, HeartbeatWorker, served_models, warm_up
 from tests.conftest import run_queues
 
 
@@ -100,7 +100,7 @@ def test_a_warm_job_runs_the_model_once_per_size_and_process(redis, settings):
 
 
 def test_the_worker_warm_up_measures_every_tier_of_its_modes_before_any_clip(redis, settings):
-    warm_up(settings, redis)
+    warm_up(settings, redis, served_models(settings))
 
     rates = {rate.tier: rate for rate in fleet_capacity(redis, settings.capacity_stale_seconds)}
     assert sorted(rates) == ["balanced", "fast", "quality"]

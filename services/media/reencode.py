@@ -23,7 +23,8 @@ def reencode(source: Path, dest: Path, *, keyframe_seconds: float, preset: str) 
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        nominal = float(1 / Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_RATE))
+        rate = Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_RATE)
+        nominal = float(1 / rate)
         # The size it was probed at: the decoder changes the context's size to each frame's.
         width, height = stream.codec_context.width, stream.codec_context.height
         decoded = decoded_frames(container, stream, width * height)
@@ -34,7 +35,8 @@ def reencode(source: Path, dest: Path, *, keyframe_seconds: float, preset: str) 
         start = first.time
         audio = audio_chunks(source, start) if container.streams.audio else None
         with VideoWriter(
-            dest, width, height, keyframe_seconds=keyframe_seconds, preset=preset, audio=audio
+            dest, width, height, keyframe_seconds=keyframe_seconds, preset=preset, audio=audio,
+            frame_rate=rate,
         ) as writer:
             end = 0.0
             for frame in itertools.chain([first], frames):

@@ -30,30 +30,49 @@ OUTPUT_TIME_BASE = Fraction(1, 90000)
 GOP_FRAMES = 100_000
 
 
-@lru_cache
-def h264_encoder() -> str:
-    """`h264_nvenc` where the encoder really opens (a GPU with NVENC), else `libx264`.
+# H.264 NVENC opens no frame with a side over 4096 on any GPU generation so far (the
+# encoder's level limit): 1080p at x3/x4 and 720p at x4 go to libx264.
+NVENC_MAX_SIDE = 4096
+# Constant quality on both encoders. libx264's CRF 23 is its own default, kept; NVENC's
+# constant-quality mode (`cq`, with no bitrate target) at the same number gives files of
+# comparable size and look on animation and film (to be confirmed per GPU: bench/gpu_check).
+QUALITY = 23
 
-    PyAV's wheels list `h264_nvenc` on every machine, so only opening it tells: it fails
-    at once without a GPU, driver or NVENC unit (H100-class GPUs have none).
-    """
-    if "h264_nvenc" in av.codecs_available:
-        try:
-            context = av.CodecContext.create("h264_nvenc", "w")
-            context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
-            context.time_base = Fraction(1, 30)
-            context.open()
-            return "h264_nvenc"
-        except (av.error.FFmpegError, ValueError) as error:
-            log.info("event=nvenc_unavailable error=%r", str(error))
+
+def h264_encoder(width: int, height: int) -> str:
+    """`h264_nvenc` for a frame it can take on a machine where it really opens (a GPU
+    with NVENC), else `libx264`."""
+    if max(width, height) <= NVENC_MAX_SIDE and nvenc_opens():
+        return "h264_nvenc"
     return "libx264"
 
 
+@lru_cache
+def nvenc_opens() -> bool:
+    """PyAV's wheels list `h264_nvenc` on every machine, so only opening it tells: it fails
+    at once without a GPU, driver or NVENC unit (H100- and A100-class GPUs have none)."""
+    if "h264_nvenc" not in av.codecs_available:
+        return False
+    try:
+        context = av.CodecContext.create("h264_nvenc", "w")
+        context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+        context.time_base = Fraction(1, 30)
+        context.open()
+        return True
+    except (av.error.FFmpegError, ValueError) as error:
+        log.info("event=nvenc_unavailable error=%r", str(error))
+        return False
+
+
 def encoder_options(encoder: str, preset: str) -> dict[str, str]:
-    """Forced keyframes are IDR (a segment can start playback) and no scene cut adds one."""
+    """Constant quality at `QUALITY`; forced keyframes are IDR (a segment can start
+    playback) and no scene cut adds one."""
     if encoder == "h264_nvenc":
-        return {"preset": "p4", "forced-idr": "1", "no-scenecut": "1"}
-    return {"preset": preset, "forced-idr": "1", "sc_threshold": "0"}
+        # vbr with cq and no bitrate target is NVENC's constant-quality mode; without
+        # these it runs at the driver's default bitrate whatever the frame size.
+        return {"preset": "p4", "rc": "vbr", "cq": str(QUALITY), "b": "0",
+                "forced-idr": "1", "no-scenecut": "1"}  # fmt: skip
+    return {"preset": preset, "crf": str(QUALITY), "forced-idr": "1", "sc_threshold": "0"}
 
 
 class VideoWriter:
@@ -61,7 +80,8 @@ class VideoWriter:
 
     `audio` is laid under the video (silence where it has none); with `audio=None` the
     file has no audio track. With `parts`, each segment is also written to its own MP4 in
-    that directory and handed to `on_part` as soon as it is encoded.
+    that directory and handed to `on_part` as soon as it is encoded. `frame_rate`, the
+    clip's nominal rate, is what the encoder's rate control plans with (times stay as given).
     """
 
     def __init__(
@@ -75,18 +95,23 @@ class VideoWriter:
         audio: Iterator[AudioChunk] | None,
         parts: Path | None = None,
         on_part: PartCallback | None = None,
+        frame_rate: Fraction | None = None,
     ) -> None:
         # 4:2:0 needs even sides; an odd output (scale 3 of an odd input) loses one line.
         self.width, self.height = width - width % 2, height - height % 2
         self.segment = keyframe_seconds
         self.next_boundary = 0.0
-        self.container = av.open(str(path), "w", format="mp4")
-        encoder = h264_encoder()
-        self.video = self.container.add_stream(encoder, options=encoder_options(encoder, preset))
-        self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, "yuv420p"
-        self.video.time_base = OUTPUT_TIME_BASE
-        self.video.codec_context.time_base = OUTPUT_TIME_BASE
-        self.video.codec_context.gop_size = GOP_FRAMES
+        encoder = h264_encoder(self.width, self.height)
+        try:
+            self._open(path, encoder, preset, frame_rate)
+        except (av.error.FFmpegError, ValueError) as error:
+            if encoder == "libx264":
+                raise
+            # NVENC can still refuse a size or run out of sessions (consumer cards allow few).
+            log.warning("event=nvenc_open_failed size=%dx%d fallback=libx264 error=%r",
+                        self.width, self.height, str(error))
+            self.container.close()
+            self._open(path, "libx264", preset, frame_rate)
         self.splitter = (
             PartSplitter(parts, self.container, on_part)
             if parts is not None and on_part is not None
@@ -96,6 +121,19 @@ class VideoWriter:
         self.last_pts = -1
         self.held: av.VideoFrame | None = None
         self.durations: dict[int, int] = {}
+
+    def _open(self, path: Path, encoder: str, preset: str, frame_rate: Fraction | None) -> None:
+        """The MP4 and its video stream, the encoder opened now so a refusal shows here."""
+        self.container = av.open(str(path), "w", format="mp4")
+        self.video = self.container.add_stream(encoder, options=encoder_options(encoder, preset))
+        self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, "yuv420p"
+        self.video.time_base = OUTPUT_TIME_BASE
+        context = self.video.codec_context
+        context.time_base = OUTPUT_TIME_BASE
+        context.gop_size = GOP_FRAMES
+        if frame_rate is not None:  # rate control budgets per frame: tell it the real rate
+            context.framerate = frame_rate
+        context.open()
 
     def write(self, batch: FrameBatch) -> None:
         """RGB frames, cropped to the even size if the batch is a line over."""

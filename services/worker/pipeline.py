@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from services.core.framesize import even
@@ -116,6 +117,7 @@ def transcode(
         writer = VideoWriter(
             output_path, width, height, keyframe_seconds=settings.segment_seconds,
             preset=settings.encoder_preset, audio=audio, parts=parts, on_part=on_part,
+            frame_rate=Fraction(1 / info.frame_duration).limit_denominator(1001),
         )
     stop = threading.Event()
     decoded: queue.Queue[FrameBatch | None] = queue.Queue(QUEUE_BATCHES)

@@ -26,27 +26,44 @@ from rq.worker import WorkerStatus
 from services.core import capacity
 from services.core.framesize import LADDER, even
 from services.core.jobqueue import UPSCALE_QUEUE, redis_client
-from services.core.schemas import Enhancement, Mode
+from services.core.schemas import Enhancement, Mode, Tier
 from services.core.settings import Settings
 from services.core.tiers import tiers_at
 from services.core.workloop import SCHEDULER_CHECK_SECONDS, keep_working
 from services.worker.jobs import warm_size
+from services.worker.models.selection import choose_backend
 from services.worker.upscaler import load_upscaler
 
 log = logging.getLogger(__name__)
 
 
+SCALES = (2, 3, 4)
 # The warm-up's frame: the size a client starts at before any capacity is known (16:9).
 WARM_HEIGHT = LADDER[1]
 WARM_WIDTH = even(WARM_HEIGHT * 16 / 9)
 
 
-def warm_up(settings: Settings, redis: Redis) -> None:
-    """Load every tier of each warm mode at the default scale, run it at the starting
-    capture size (once to warm, once to measure) and record that throughput, so clients
-    see a capacity per tier before any clip. Other modes load with their first stream."""
-    scale = settings.default_scale
-    for mode, tier in ((Mode(mode), tier) for mode in settings.warm_modes for tier in tiers_at(scale)):
+def served_models(settings: Settings) -> list[tuple[Mode, int, Tier]]:
+    """The (mode, scale, tier) a worker loads before it takes work. On TensorRT, every one
+    a stream may ask for (auto mode uses both networks): an engine built inside a job would
+    run under the job's timeout. On PyTorch a load takes seconds, so every tier of the warm
+    modes at the default scale, and the rest load with their first stream."""
+    if choose_backend(settings.backend) == "tensorrt":
+        pairs = [(mode, scale) for mode in (Mode.anime, Mode.live_action) for scale in SCALES]
+    else:
+        pairs = [(Mode(mode), settings.default_scale) for mode in settings.warm_modes]
+    return [(mode, scale, tier) for mode, scale in pairs for tier in tiers_at(scale)]
+
+
+def warm_up(settings: Settings, redis: Redis, models: list[tuple[Mode, int, Tier]]) -> None:
+    """Load each of `models`, run it at the starting capture size (once to warm, once to
+    measure) and record that throughput, so clients see a capacity per tier before any clip.
+
+    When a backend was asked for by name, a model that cannot load stops the worker
+    before it registers, so its health check fails and the log says why; under auto it is
+    logged and jobs fall back to the resize.
+    """
+    for mode, scale, tier in models:
         enhancement = Enhancement(mode=mode, scale=scale, tier=tier)
         try:
             upscaler = load_upscaler(enhancement, settings)
@@ -54,7 +71,11 @@ def warm_up(settings: Settings, redis: Redis) -> None:
             started = time.perf_counter()
             upscaler.upscale(np.zeros((1, WARM_HEIGHT, WARM_WIDTH, 3), np.uint8))
             seconds = time.perf_counter() - started
-        except Exception:  # jobs fall back to the resize; the worker still serves
+        except Exception:
+            if settings.backend != "auto":
+                log.error("event=worker_not_ready backend=%s mode=%s tier=%s scale=%d",
+                          settings.backend, mode, tier, scale)
+                raise
             log.exception("event=model_unavailable mode=%s tier=%s scale=%d", mode, tier, scale)
             continue
         capacity.record_throughput(
@@ -129,7 +150,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     if settings.worker_nice:
         os.nice(settings.worker_nice)  # before torch starts its threads, which inherit it
     redis = redis_client(settings.redis_url)
-    warm_up(settings, redis)
+    warm_up(settings, redis, served_models(settings))
     log.info("event=worker_start burst=%s nice=%d", burst, os.nice(0))
     # The scheduler puts retries (Retry intervals) back on the queue when they are due.
     keep_working(

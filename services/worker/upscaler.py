@@ -25,6 +25,7 @@ from services.worker.enhance.dim_scenes import DimSceneLift
 from services.worker.enhance.tone import lift, unlift
 from services.worker.models import TorchUpscaler, choose_backend, network_backend
 from services.worker.models.frames import check_frames
+from services.worker.models.selection import tensorrt_failed
 from services.worker.models.torch_backend import batch_to_frames, frames_to_batch
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,16 @@ def load_upscaler(enhancement: Enhancement, settings: Settings) -> Upscaler:
     tier = Tier.quality if enhancement.tier == Tier.auto else enhancement.tier
 
     def network(mode: Mode) -> TorchUpscaler:
-        return network_backend(mode, enhancement.scale, backend, settings.data_dir, tier)
+        try:
+            return network_backend(mode, enhancement.scale, backend, settings.data_dir, tier)
+        except Exception as error:
+            if settings.backend != "auto" or backend != "tensorrt":
+                raise
+            # auto promised the fastest backend that works, not TensorRT at any price.
+            log.exception("event=tensorrt_failed mode=%s tier=%s scale=%d fallback=torch", mode, tier,
+                          enhancement.scale)
+            tensorrt_failed(f"{type(error).__name__}: {error}")
+            return network_backend(mode, enhancement.scale, "torch", settings.data_dir, tier)
 
     if needs_wrapper(enhancement):
         return EnhancedUpscaler(enhancement, network)
@@ -110,9 +120,9 @@ class EnhancedUpscaler:
 
     def upscale(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
+        if self.model is None:  # outside inference mode: the load may build an engine
+            self.model = self._model_for(frames)
         with torch.inference_mode():
-            if self.model is None:
-                self.model = self._model_for(frames)
             x = frames_to_batch(frames, self.model.device)
             x = daltonize(x, self.enhancement.color_vision, self.enhancement.color_vision_strength)
             gains = self.dim.gains(x) if self.dim is not None else None
@@ -128,7 +138,8 @@ class EnhancedUpscaler:
     def _model_for(self, frames: np.ndarray) -> TorchUpscaler:
         """auto: the content type of the clip's first batch picks the network, on the CPU
         (a few frames; the network is not loaded yet, so its device is not known)."""
-        self.detected = detect_mode(frames_to_batch(frames, torch.device("cpu")))
+        with torch.inference_mode():
+            self.detected = detect_mode(frames_to_batch(frames, torch.device("cpu")))
         log.info("event=content_detected mode=%s frames=%d", self.detected, len(frames))
         return self.network(self.detected)
 

@@ -29,13 +29,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Budget:
-    """Pixels one forward call may hold (batch x height x width), the tile overlap, and
-    the padded size of each tile once a frame is over budget (default: the budget)."""
+    """Pixels one forward call may hold (batch x height x width), the tile overlap, the
+    padded size of each tile once a frame is over budget (default: the budget), and the
+    largest height and width a call may have (a TensorRT engine's range; none in eager)."""
 
     max_pixels: int
     overlap: int
     max_batch: int = 64
     tile_pixels: int | None = None
+    max_height: int | None = None
+    max_width: int | None = None
+
+    def needs_tiles(self, height: int, width: int) -> bool:
+        """Over the pixel budget, or a side outside the range (a portrait or ultrawide
+        frame can be under the budget with one side too long)."""
+        return (
+            height * width > self.max_pixels
+            or height > (self.max_height or height)
+            or width > (self.max_width or width)
+        )
 
     @classmethod
     def for_network(cls, architecture: str, device: torch.device) -> "Budget":
@@ -173,7 +185,7 @@ class TorchUpscaler:
         wrapper (services.worker.enhance) works on this float path."""
         n, _, h, w = x.shape
         per_call = self.frames_per_call(h, w)
-        tiled = h * w > self.budget.max_pixels
+        tiled = self.budget.needs_tiles(h, w)
         pieces = []
         with torch.inference_mode():
             for start in range(0, n, per_call):
@@ -202,19 +214,23 @@ class TorchUpscaler:
 
 
 def frames_to_batch(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> NCHW float32 in [0, 1] on `device`."""
-    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
+    """(N, H, W, 3) uint8 -> NCHW float32 in [0, 1] on `device`. To a GPU the uint8 frames
+    go through pinned memory (one DMA, no staging copy) and become float there."""
+    host = torch.from_numpy(frames)
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
 
 
 def batch_to_frames(y: torch.Tensor) -> np.ndarray:
-    """NCHW float in [0, 1] (overshoot clipped) -> (N, H, W, 3) uint8 on the CPU."""
-    return (
-        y.float()
-        .mul_(255)
-        .round_()
-        .clamp_(0, 255)
-        .to(torch.uint8)
-        .permute(0, 2, 3, 1)
-        .cpu()
-        .numpy()
-    )
+    """NCHW float in [0, 1] (overshoot clipped) -> (N, H, W, 3) uint8 on the CPU. The
+    frames are made contiguous on the device, so the download is one dense copy (into
+    pinned memory from a GPU) rather than a strided gather."""
+    frames = y.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    frames = frames.contiguous()
+    if frames.device.type == "cpu":
+        return frames.numpy()
+    host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+    host.copy_(frames, non_blocking=True)
+    torch.cuda.current_stream(frames.device).synchronize()
+    return host.numpy()
