@@ -401,8 +401,9 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
     wait_in_page(player, "document.getElementById('video').currentTime > 0.3", 300)
     assert player.evaluate("[document.getElementById('video').videoWidth, document.getElementById('video').videoHeight]") == [
         2 * size["width"], 2 * size["height"]]
-    # The size stays (it is the largest rung); the frame rate may give way if the worker lags.
-    assert re.fullmatch(r"Capturing 256\u00d7144 at \d+ fps: (keeping up\.|falling behind\..*)", player.locator("#pace").inner_text())
+    # The size stays (it is the largest rung); the tier and frame rate may give way if the worker lags.
+    assert re.fullmatch(r"(Quality|Balanced|Fast) model \u00b7 256\u00d7144 @ \d+ fps: (keeping up\.|falling behind\..*)",
+                        player.locator("#pace").inner_text())
     wait_in_page(player, "document.getElementById('delay').textContent !== ''", 5)  # updated each second
     assert re.fullmatch(r"(\d+ min )?\d+ s behind live", player.locator("#delay").inner_text())
     player.screenshot(path=str(tmp_path / "player.png"))
@@ -412,6 +413,8 @@ def test_click_captures_only_the_small_video_and_the_player_shows_it_enhanced(
     assert "#EXT-X-ENDLIST" in httpx.get(stream["playlistUrl"]).text
     assert len(final["clips"]) >= 3
     assert all(clip["state"] == "packaged" and not clip["degraded"] for clip in final["clips"]), final["clips"]
+    assert final["enhancement"]["tier"] == "auto"  # the Model setting's default: the capture picks per clip
+    assert {clip["tier"] for clip in final["clips"]} <= {"quality", "balanced", "fast"}, final["clips"]
     wait_until(lambda: capture_state(worker)["state"] == "ended", 30, "the capture to end")
 
     # What was uploaded is the video alone, at the capture size, never the 2560x1440 tab.

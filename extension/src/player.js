@@ -1,8 +1,8 @@
 // The player tab: plays the stream's enhanced HLS playlist with the bundled hls.js, follows
 // new clips without a reload, shows each clip's progress from the API's server-sent events
 // (or, when the API refuses one more event stream, from polling the stream's status),
-// the delay behind live, the capture size and whether the server keeps up, and a Stop
-// button. It opens as player.html?stream=<id>.
+// the delay behind live, the model the newest enhanced clip ran at, the capture size and
+// whether the server keeps up, and a Stop button. It opens as player.html?stream=<id>.
 
 import Hls from './vendor/hls.mjs';
 import { SharprApi } from './lib/api-client.js';
@@ -10,7 +10,7 @@ import { decideRecovery } from './lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from './lib/live-delay.js';
 import { onCaptureChanged, readCapture, readStream, streamKey } from './lib/session-store.js';
 import { pollStatus } from './lib/status-poll.js';
-import { describeCapture, describeError, describePace } from './lib/status-text.js';
+import { describeCapture, describeError, describePace, describeTier } from './lib/status-text.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -33,9 +33,12 @@ function renderClip(clip) {
   }
   const progress = clip.frames_total ? ` ${Math.round((100 * clip.frames_done) / clip.frames_total)}%` : '';
   const note = clip.state === 'failed' || clip.degraded ? ' (shown unenhanced)' : '';
+  const model = clip.state === 'packaged' && clip.tier ? ` \u00b7 ${describeTier(clip.tier)}` : '';
   row.dataset.state = clip.state;
-  row.textContent = `Clip ${clip.seq + 1}: ${clip.upload === 'failed' ? 'upload failed' : clip.state}${progress}${note}`;
+  row.textContent = `Clip ${clip.seq + 1}: ${clip.upload === 'failed' ? 'upload failed' : clip.state}${progress}${note}${model}`;
 }
+
+const isShown = (clip) => clip.state === 'packaged' || clip.state === 'failed';
 
 /** hls.js with the live edge about one clip back, and fatal errors recovered by kind. */
 function play(playlistUrl, clipSeconds) {
@@ -66,13 +69,9 @@ function play(playlistUrl, clipSeconds) {
   return hls;
 }
 
-/** Per-clip progress; the playlist starts once the first clip is packaged (before that it 404s). */
-function follow(stream, startPlayback) {
+/** Every clip report, from the events or from polling, goes to `onClip`. */
+function follow(stream, onClip) {
   const api = new SharprApi(stream.apiBaseUrl, stream.token);
-  const onClip = (clip) => {
-    renderClip(clip);
-    if (clip.state === 'packaged' || clip.state === 'failed') startPlayback();
-  };
   const onState = (state) => {
     if (state === 'failed') showError({ code: 'stream_failed', message: 'stream failed' });
   };
@@ -98,21 +97,33 @@ async function main() {
     return;
   }
   let hls = null;
-  const startPlayback = () => { hls ??= play(stream.playlistUrl, stream.clipSeconds); };
-  const api = follow(stream, startPlayback);
+  let capture = null; // the capture record, for a stream recorded from a tab
+  let newestPackaged = null; // its model is the one the viewer sees
+  const renderPace = () => {
+    if (capture) $('pace').textContent = describePace(capture, newestPackaged ? newestPackaged.tier : undefined);
+  };
+  // The playlist starts once the first clip is playable (before that it 404s).
+  const onClip = (clip) => {
+    renderClip(clip);
+    if (isShown(clip)) hls ??= play(stream.playlistUrl, stream.clipSeconds);
+    if (clip.state === 'packaged' && clip.seq >= (newestPackaged?.seq ?? -1)) {
+      newestPackaged = clip;
+      renderPace();
+    }
+  };
+  const api = follow(stream, onClip);
   try {
-    const current = await api.getStream(stream.id);
-    current.clips.forEach(renderClip);
-    if (current.clips.some((clip) => clip.state === 'packaged' || clip.state === 'failed')) startPlayback();
+    (await api.getStream(stream.id)).clips.forEach(onClip);
   } catch (error) {
     showError(error);
   }
 
   if (stream.kind === 'capture') {
-    const renderCapture = (capture) => {
-      if (capture.streamId !== stream.id) return;
+    const renderCapture = (record) => {
+      if (record.streamId !== stream.id) return;
+      capture = record;
       $('state').textContent = describeCapture(capture);
-      $('pace').textContent = describePace(capture);
+      renderPace();
       $('stop').hidden = capture.state !== 'recording';
       if (capture.error) showError(capture.error);
       for (const [seq, clip] of Object.entries(capture.clips)) {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { decideRecovery, MAX_RECOVERIES_PER_WINDOW } from '../src/lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from '../src/lib/live-delay.js';
 import { DEFAULT_OPTIONS, enhancementBody, normalizeOptions } from '../src/lib/options.js';
-import { describeCapture, describeError, describePace } from '../src/lib/status-text.js';
+import { describeCapture, describeError, describePace, describeTier } from '../src/lib/status-text.js';
 
 test('delay behind live counts from the capture start when there is one', () => {
   const delay = delayBehindLive({ captureStartedAt: 10_000, currentTime: 5, nowMs: 27_000, liveEdgeLatency: 3 });
@@ -45,9 +45,14 @@ test('errors and states are told in plain words', () => {
   assert.match(describeCapture(undefined), /Not recording/);
 });
 
-test('the capture size and whether the server keeps up are told in words', () => {
+test('the model, the capture size and whether the server keeps up are told in words', () => {
   assert.equal(describePace({ size: null }), '');
-  assert.equal(describePace({ size: { width: 256, height: 144, fps: 30 }, fallingBehind: false }), 'Capturing 256\u00d7144 at 30 fps: keeping up.');
-  assert.match(describePace({ size: { width: 256, height: 144, fps: 12 }, fallingBehind: true }), /falling behind/);
+  const capture = { size: { width: 426, height: 240, fps: 24, tier: 'balanced' }, fallingBehind: false };
+  assert.equal(describePace(capture), 'Balanced model \u00b7 426\u00d7240 @ 24 fps: keeping up.', 'the tier asked for');
+  assert.equal(describePace(capture, 'fast'), 'Fast model \u00b7 426\u00d7240 @ 24 fps: keeping up.', 'the tier a clip ran at');
+  assert.match(describePace(capture, null), /^Plain resize \u00b7 426/);
+  assert.equal(describePace({ size: { width: 256, height: 144, fps: 30 }, fallingBehind: false }), '256\u00d7144 @ 30 fps: keeping up.', 'no tier known');
+  assert.match(describePace({ size: { width: 256, height: 144, fps: 12, tier: 'fast' }, fallingBehind: true }), /falling behind/);
+  assert.equal(describeTier('quality'), 'Quality model');
   assert.match(describeError({ code: 'protected_video', message: 'the picture is black' }), /protected \(DRM\)/);
 });

@@ -3,7 +3,7 @@
 // service worker is the only writer; popup and player read it and listen for changes.
 //
 //   capture         {state, tabId, streamId, error, clips: {seq: {upload, message}},
-//                    size: {width, height, fps} (the capture size), fallingBehind, lag (s)}
+//                    size: {width, height, fps, tier} (the capture rung), fallingBehind, lag (s)}
 //   stream:<id>     {id, token, apiBaseUrl, playlistUrl, kind, clipSeconds, captureStartedAt}
 
 import { normalizeOptions } from './options.js';

@@ -35,12 +35,24 @@ export function describeCapture(capture) {
   return failed ? `${base} ${failed} clip${failed === 1 ? '' : 's'} could not be uploaded.` : base;
 }
 
-/** The capture size and whether the server keeps up with it; "" before recording starts. */
-export function describePace(capture) {
+const TIER_WORDS = { quality: 'Quality model', balanced: 'Balanced model', fast: 'Fast model' };
+
+/** The model a clip ran at (`tier`, from the server), or null: the plain resize stood in. */
+export function describeTier(tier) {
+  return tier === null ? 'Plain resize' : TIER_WORDS[tier] ?? `${tier} model`;
+}
+
+/**
+ * The model, the capture size and whether the server keeps up; "" before recording starts.
+ * `tier` is the one the viewer sees (the newest packaged clip's; null: the plain resize);
+ * until a clip is packaged, the one the capture asks for.
+ */
+export function describePace(capture, tier = capture?.size?.tier) {
   const size = capture?.size;
   if (!size) return '';
-  const what = `Capturing ${size.width}\u00d7${size.height} at ${Math.round(size.fps)} fps`;
+  const model = tier === undefined ? '' : `${describeTier(tier)} \u00b7 `;
+  const what = `${model}${size.width}\u00d7${size.height} @ ${Math.round(size.fps)} fps`;
   return capture.fallingBehind
-    ? `${what}: falling behind. The server cannot keep up even at this smallest size.`
+    ? `${what}: falling behind. The server cannot keep up even at the smallest size and frame rate.`
     : `${what}: keeping up.`;
 }
