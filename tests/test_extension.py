@@ -121,6 +121,19 @@ def test_unpacked_extension_loads_as_mv3_with_its_service_worker(extension_dir, 
     assert stored["capture"]["error"]["code"] == "unsupported_page"
 
 
+def test_options_page_saves_the_model_setting(browser, extension_url):
+    page = browser.new_page()
+    page.goto(extension_url("options.html"))
+    model = page.get_by_label("Model")
+    wait_until(lambda: model.input_value() == "auto", 10, "the stored options filled in")  # the default
+    model.select_option("fast")
+    page.get_by_role("button", name="Save").click()
+    wait_in_page(page, "document.getElementById('saved').textContent.startsWith('Saved.')", 10)
+    assert page.evaluate("chrome.storage.sync.get('tier')") == {"tier": "fast"}
+    page.reload()
+    wait_until(lambda: model.input_value() == "fast", 10, "the saved Model shown again")
+
+
 RECORD_AND_UPLOAD = """
 async ({ apiUrl, width, height, clipSeconds, seconds }) => {
   const { SharprApi } = await import('./lib/api-client.js');
