@@ -1,8 +1,8 @@
 """The hub page in Debian's chromium against the whole stack (API, worker, packager).
 
 Upload a small MP4 on the page, then check what a viewer sees: both videos play, the
-enhanced one is twice as wide, seeking one seeks the other, the wipe divider moves, and
-the download link serves an MP4 of the right length.
+enhanced one is twice as wide, seeking one seeks the other, the wipe divider moves, each
+clip names the model it ran at, and the download link serves an MP4 of the right length.
 """
 
 import re
@@ -57,7 +57,10 @@ def test_uploaded_mp4_plays_side_by_side_with_wipe_and_download(page, tmp_path):
     frames = write_clip(clip, seconds=SECONDS, width=WIDTH, height=HEIGHT, fps=FPS)
 
     page.get_by_label("Or a file from this device").set_input_files(str(clip))
-    page.get_by_role("button", name="Enhance").click()
+    page.get_by_label("Model").select_option("fast")
+    with page.expect_request(lambda request: request.url.endswith("/v1/videos/uploads")) as grant:
+        page.get_by_role("button", name="Enhance").click()
+    assert grant.value.post_data_json["tier"] == "fast"
     page.wait_for_selector("#view:not([hidden])", timeout=30_000)
 
     page.wait_for_function(
@@ -94,6 +97,7 @@ def test_uploaded_mp4_plays_side_by_side_with_wipe_and_download(page, tmp_path):
 
     link = page.get_by_role("link", name="Download MP4")
     link.wait_for(state="visible", timeout=WAIT_MS)
+    assert page.locator("#clips li span").all_inner_texts() == ["Clip 1: ready · Fast model", "Clip 2: ready · Fast model"]
     response = httpx.get(link.evaluate("a => a.href"), follow_redirects=True)
     assert response.status_code == 200
     (tmp_path / "enhanced.mp4").write_bytes(response.content)
@@ -199,5 +203,6 @@ def test_live_source_plays_side_by_side_with_its_enhanced_stream(live_source_all
 
         page.get_by_role("button", name="Stop following").click()
         page.wait_for_function("document.getElementById('state').textContent === 'Done.'", timeout=WAIT_MS)
-        live.filter(has_text="The live source has ended").wait_for(timeout=10_000)
+        # The last status read names the model the newest clip ran at (auto: the best that keeps up).
+        live.filter(has_text=re.compile(r"The live source has ended.* · (Quality|Balanced|Fast) model$")).wait_for(timeout=10_000)
         assert not site.ended()  # stopped by the user, not by the source

@@ -1,10 +1,12 @@
-// A live source's side of the page: the "Live" line with the delay behind the source,
-// read from the stream's status while it is followed, and the button that stops following.
+// A live source's side of the page: the "Live" line with the delay behind the source and
+// the model the newest enhanced clip ran at, read from the stream's status while it is
+// followed, and the button that stops following.
 import { getStatus, stopStream } from "./api.js";
-import { FINAL, POLL_MS } from "./progress.js";
+import { FINAL, POLL_MS, ranWith } from "./progress.js";
 
 export async function followLive(stream, { line, stop }, onLive) {
   let live = false;
+  let model = ""; // the newest clip still being enhanced has not run yet: keep the last one's
   stop.addEventListener("click", async () => {
     stop.disabled = true;
     await stopStream(stream).catch(() => { stop.disabled = false; });
@@ -23,8 +25,9 @@ export async function followLive(stream, { line, stop }, onLive) {
       onLive();
     }
     if (status.live) {
+      model = (status.clips.length > 0 && ranWith(status.clips.at(-1))) || model;
       line.hidden = false;
-      line.textContent = describe(status);
+      line.textContent = describe(status, model);
       stop.hidden = !status.live.following || FINAL.includes(status.state);
     }
     // A whole video registers its clips without ever following: nothing to show.
@@ -32,7 +35,7 @@ export async function followLive(stream, { line, stop }, onLive) {
   }
 }
 
-function describe(status) {
+function describe(status, model) {
   const { live } = status;
   const parts = [];
   if (live.following) {
@@ -44,5 +47,6 @@ function describe(status) {
   }
   if (live.skipped_seconds > 0) parts.push(`${Math.round(live.skipped_seconds)} s skipped to keep up`);
   if (live.segments_missing > 0) parts.push(`${live.segments_missing} source segments missing`);
+  if (model) parts.push(model);
   return parts.join(" · ");
 }

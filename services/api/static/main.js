@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 function enhancement(form) {
   return {
     mode: form.mode.value,
+    tier: form.tier.value,
     scale: Number(form.scale.value),
     dim_lift: form.dim_lift.checked,
     color_vision: form.color_vision.value,

@@ -1,5 +1,5 @@
 // Per-clip progress from the stream's server-sent events (or, when the API refuses one
-// more event stream, from polling its status), and the stream's end.
+// more event stream, from polling its status), the model each clip ran at, and the stream's end.
 import { getStatus, openEvents } from "./api.js";
 
 export const FINAL = ["ended", "failed", "expired"];
@@ -9,6 +9,14 @@ const WORDS = {
   queued: "waiting", upscaling: "enhancing", encoded: "encoded", packaged: "ready",
   failed: "failed (shown unenhanced)", uploaded: "received",
 };
+const TIER_WORDS = { quality: "Quality model", balanced: "Balanced model", fast: "Fast model" };
+
+/** The model a clip ran at, once encoded (its `tier` is only asked for before): null stands for
+ * the plain resize; "" before then, or from a server that does not say. */
+export function ranWith(clip) {
+  if (!["encoded", "packaged"].includes(clip.state) || clip.tier === undefined) return "";
+  return clip.tier === null ? "Plain resize" : TIER_WORDS[clip.tier] ?? `${clip.tier} model`;
+}
 
 export function followProgress(stream, { list, state }, onStreamState) {
   const items = new Map();
@@ -25,7 +33,8 @@ export function followProgress(stream, { list, state }, onStreamState) {
     const bar = item.querySelector("progress");
     bar.value = fraction;
     bar.setAttribute("aria-label", `Clip ${clip.seq + 1}`);
-    item.querySelector("span").textContent = `Clip ${clip.seq + 1}: ${WORDS[clip.state] || clip.state}`;
+    const model = ranWith(clip);
+    item.querySelector("span").textContent = `Clip ${clip.seq + 1}: ${WORDS[clip.state] || clip.state}${model && ` · ${model}`}`;
     item.dataset.state = clip.state;
   };
   const onState = (current) => {
