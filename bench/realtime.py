@@ -96,16 +96,25 @@ def capture_rungs(ladder_heights: list[int], max_height: int, aspect: float, fps
 
 
 def budgets_for(capacity: dict, mode: str, scale: int) -> dict[Tier, float]:
-    """Input pixels per second a capture may cost, per tier the fleet has measured."""
-    return {Tier(e["tier"]): BUDGET_SHARE * e["input_pixels_per_second"] for e in capacity["fleet"]
-            if e["mode"] == mode and e["scale"] == scale and e["input_pixels_per_second"] > 0}
+    """Input pixels per second a capture may cost, per tier the fleet has measured; for
+    auto mode without figures of its own, the slower mode's (as capture-size.js)."""
+    def rates(of: str) -> dict[Tier, float]:
+        return {Tier(e["tier"]): e["input_pixels_per_second"] for e in capacity["fleet"]
+                if e["mode"] == of and e["scale"] == scale and e["input_pixels_per_second"] > 0}
+
+    own = rates(mode)
+    if mode == Mode.auto and not own:
+        anime, live = rates(Mode.anime), rates(Mode.live_action)
+        own = {t: min(v for v in (anime.get(t), live.get(t)) if v) for t in {*anime, *live}}
+    return {tier: BUDGET_SHARE * pixels for tier, pixels in own.items()}
 
 
 def start_rung(rungs: list[Rung], budgets: dict[Tier, float]) -> int:
-    """The first rung its tier's budget covers; with nothing measured, the first of at most
-    240 lines at the fastest tier."""
+    """The first rung its tier's budget covers; with none of the rungs' tiers measured, the
+    first of at most 240 lines at the fastest tier."""
+    unknown = not any(rung.tier in budgets for rung in rungs)
     for index, rung in enumerate(rungs):
-        if not budgets:
+        if unknown:
             if rung.height <= UNKNOWN_START_HEIGHT and rung.tier == rungs[-1].tier:
                 return index
         elif rung.tier in budgets and rung.pixels_per_second <= budgets[rung.tier]:

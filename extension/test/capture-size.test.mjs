@@ -91,6 +91,18 @@ test('budgets are per mode, tier and scale: 0.7 of the fleet\u2019s figure', () 
   assert.equal(budgetFor(null, 'anime', 2, 'fast'), null);
 });
 
+test('auto mode, before its own clips are measured, budgets by the slower mode', () => {
+  const fleet = [
+    { mode: 'anime', tier: 'fast', scale: 2, input_pixels_per_second: 5_000_000, workers: 1 },
+    { mode: 'live_action', tier: 'fast', scale: 2, input_pixels_per_second: 4_000_000, workers: 1 },
+    { mode: 'anime', tier: 'balanced', scale: 2, input_pixels_per_second: 2_000_000, workers: 1 },
+  ];
+  assert.equal(budgetFor({ fleet }, 'auto', 2, 'fast'), 2_800_000);
+  assert.equal(budgetFor({ fleet }, 'auto', 2, 'balanced'), 1_400_000, 'the one mode measured');
+  const own = [...fleet, { mode: 'auto', tier: 'fast', scale: 2, input_pixels_per_second: 1_000_000, workers: 1 }];
+  assert.equal(budgetFor({ fleet: own }, 'auto', 2, 'fast'), 700_000, 'its own clips once measured');
+});
+
 test('the start is the first rung its own tier\u2019s budget covers', () => {
   const anime = { mode: 'anime', scale: 2, tier: 'auto' };
   // Budgets 1.4, 6.3 and 14 Mpx/s: 720 lines costs 27.6 Mpx/s at any tier, 480 lines 12.3.

@@ -50,7 +50,7 @@ class StreamCreated(BaseModel):
                 "token": "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c",
                 "playlist_url": "http://127.0.0.1:8333/sharpr/streams/3f9a0c1e5b7d4a2e8c6f1b3d5a7e9c0b/hls/index.m3u8",
                 "state": "live",
-                "enhancement": {"mode": "anime", "scale": 2, "dim_lift": False,
+                "enhancement": {"mode": "anime", "scale": 2, "tier": "auto", "dim_lift": False,
                                 "color_vision": "none", "color_vision_strength": 1.0},
                 "limits": {"clip_max_bytes": 67108864, "clip_max_seconds": 12.0,
                            "segment_seconds": 2.0, "upload_expiry_seconds": 300, "max_clips": 2000,

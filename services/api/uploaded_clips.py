@@ -75,5 +75,5 @@ async def register_uploaded_clip(
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
     await run_in_threadpool(streams.settle_upload, stream.id, seq, size)
-    log.info("event=clip_registered stream=%s seq=%d bytes=%d", stream.id, seq, size)
+    log.info("event=clip_registered stream=%s seq=%d bytes=%d tier=%s", stream.id, seq, size, tier)
     return clip

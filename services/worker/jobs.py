@@ -113,9 +113,9 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     add_frame_counts(redis, model=result.frames - result.frames_skipped, skipped=result.frames_skipped)
     log.info(
         "event=clip_encoded stream=%s seq=%d frames=%d frames_skipped=%d parts=%d duration=%.3f "
-        "degraded=%s wall=%.2f",
+        "degraded=%s tier=%s wall=%.2f",
         stream_id, seq, result.frames, result.frames_skipped, parts.published, result.duration,
-        degraded, result.timings["wall"],
+        degraded, enhancement.tier, result.timings["wall"],
     )
     enqueue_package(redis, settings, stream_id, seq)
     if not degraded:  # the resize's speed says nothing about the model's

@@ -30,8 +30,15 @@ export function widthFor(height, aspect) {
 
 /** Input pixels per second a capture at `tier` may cost: 0.7 x the fleet's for this mode, tier and scale, or null. */
 export function budgetFor(capacity, mode, scale, tier) {
-  const entry = capacity?.fleet?.find((fleet) => fleet.mode === mode && fleet.scale === scale && fleet.tier === tier);
-  return entry?.input_pixels_per_second > 0 ? BUDGET_SHARE * entry.input_pixels_per_second : null;
+  const rate = (of) => capacity?.fleet?.find((fleet) => fleet.mode === of && fleet.scale === scale && fleet.tier === tier)
+    ?.input_pixels_per_second;
+  let pixels = rate(mode);
+  if (mode === 'auto' && !(pixels > 0)) {
+    // auto runs either network per clip; until its own clips are measured, the slower mode's figure
+    const known = [rate('anime'), rate('live_action')].filter((value) => value > 0);
+    pixels = known.length ? Math.min(...known) : undefined;
+  }
+  return pixels > 0 ? BUDGET_SHARE * pixels : null;
 }
 
 /** The tiers that are networks of their own at `scale`, best first. */

@@ -43,6 +43,7 @@ class Recipe:
     batch: int = 16
     lr: float = 2e-3
     seed: int = 0
+    loss: str = "l1"  # or "mse"
 
 
 def teacher_outputs(lr: np.ndarray, mode: Mode, data_dir: Path, cache: Path) -> np.ndarray:
@@ -144,7 +145,7 @@ def train(recipe: Recipe, data_dir: Path, out_dir: Path) -> Path:
     while step < recipe.steps:
         picks = rng.integers(0, len(lr_train), recipe.batch)
         x, y = dihedral(to_tensor(lr_train[picks]), to_tensor(target_train[picks]), int(rng.integers(8)))
-        loss = F.l1_loss(net(x), y)
+        loss = (F.l1_loss if recipe.loss == "l1" else F.mse_loss)(net(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
