@@ -45,7 +45,7 @@ from bench.eval_set import CLIPS, clip_dir
 from services.core import localservers
 from services.core.jobqueue import redis_client
 from services.core.schemas import TIERS, Mode, Tier
-from services.core.tiers import ladder, stream_tiers
+from services.core.tiers import ladder, stream_tiers, tiers_at
 
 # The extension's rule (extension/src/lib/capture-size.js), in the same words.
 MAX_FPS, MIN_FPS = 30.0, 12.0
@@ -441,10 +441,10 @@ def cpu_report(before: dict[str, float], after: dict[str, float], seconds: float
 
 # Starting a stack of our own.
 def start_stack(
-    work: Path, cache: Path, redis_db: int, extra_env: dict[str, str] | None = None
+    work: Path, cache: Path, redis_db: int, extra_env: dict[str, str] | None = None, measured: int = 1,
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """`sharpr up` in `work` (its output in `work/stack.log`), with `extra_env` added to
-    its settings; returns the API's URL once a worker has measured its speed."""
+    its settings; returns the API's URL once the worker has measured `measured` networks."""
     data = work / "data"
     data.mkdir()
     for name in ("models", "kernels"):
@@ -468,7 +468,7 @@ def start_stack(
         if process.poll() is not None:
             raise RuntimeError(f"sharpr up exited; see {work / 'stack.log'}")
         try:
-            if httpx.get(f"{api}/v1/capacity", timeout=2).json()["fleet"]:
+            if len(httpx.get(f"{api}/v1/capacity", timeout=2).json()["fleet"]) >= measured:
                 return api, process
         except (httpx.HTTPError, ValueError, KeyError):
             pass
@@ -510,8 +510,11 @@ def main() -> None:
         api = args.api
         if api is None:
             print("starting sharpr up (its log: stack.log in the work folder) ...", flush=True)
-            warm = {} if args.mode == Mode.auto else {"SHARPR_WARM_MODES": json.dumps([args.mode])}
-            api, stack = start_stack(work, args.cache.resolve(), args.redis_db, warm)
+            modes = [Mode.anime, Mode.live_action] if args.mode == Mode.auto else [args.mode]
+            warm = {"SHARPR_WARM_MODES": json.dumps(modes)}
+            # every tier of the mode measured, as a user who waits a minute finds them
+            api, stack = start_stack(work, args.cache.resolve(), args.redis_db, warm,
+                                     measured=len(tiers_at(args.scale)) * len(modes))
         try:
             print(f"source {source.width}x{source.height}@{source.fps:g} ({source.seconds:.1f} s, looped); "
                   f"api {api}", flush=True)
