@@ -44,8 +44,8 @@ import psutil
 from bench.eval_set import CLIPS, clip_dir
 from services.core import localservers
 from services.core.jobqueue import redis_client
-from services.core.schemas import TIERS, Mode, Tier
-from services.core.tiers import ladder, stream_tiers, tiers_at
+from services.core.schemas import TIERS, Enhancement, Mode, Tier
+from services.core.tiers import allowed_tiers, ladder, tiers_at
 
 # The extension's rule (extension/src/lib/capture-size.js), in the same words.
 MAX_FPS, MIN_FPS = 30.0, 12.0
@@ -74,9 +74,9 @@ def width_for(height: int, aspect: float) -> int:
 def rung_tiers(capacity: dict, mode: str, scale: int, setting: str) -> tuple[Tier, ...]:
     """The tiers to climb: the one asked for, or on auto those a stream may run at that the
     fleet has measured at this mode and scale (all of them when it has measured none)."""
+    allowed = allowed_tiers(Enhancement(mode=Mode(mode), scale=scale, tier=Tier(setting)))
     if setting != Tier.auto:
-        return (Tier(setting),)
-    allowed = stream_tiers(Mode(mode), scale)
+        return allowed
     measured = {e["tier"] for e in capacity["fleet"] if e["mode"] == mode and e["scale"] == scale}
     return tuple(t for t in allowed if t in measured) or allowed
 

@@ -27,8 +27,9 @@ def fleet_tier_rates(redis: Redis, settings: Settings, enhancement: Enhancement)
     """Input pixels per second the live workers upscale at this scale per tier the stream
     may run at (the mode's figure, or the slowest mode's when the stream picks per clip);
     a tier not measured yet is left out."""
+    tiers = allowed_tiers(enhancement)
     rates = [rate for rate in fleet_capacity(redis, settings.capacity_stale_seconds)
-             if rate.scale == enhancement.scale and rate.tier in allowed_tiers(enhancement)]
+             if rate.scale == enhancement.scale and rate.tier in tiers]
     matching = [rate for rate in rates if rate.mode == enhancement.mode] or rates
     by_tier: dict[Tier, float] = {}
     for rate in matching:

@@ -49,7 +49,7 @@ from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size, 
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
-from services.core.tiers import stream_tiers
+from services.core.tiers import allowed_tiers
 from services.media.parts import PartFile
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
 from services.worker.upscaler import ResizeUpscaler, clip_enhancement, load_upscaler
@@ -133,8 +133,8 @@ def warm_model(mode: str, scale: int, width: int, height: int, tier: str = Tier.
     `auto` mode, which picks one per clip; every tier the client may pick for `auto` tier."""
     settings = get_settings()
     modes = [Mode.anime, Mode.live_action] if mode == Mode.auto else [Mode(mode)]
+    tiers = allowed_tiers(Enhancement(mode=Mode(mode), scale=scale, tier=Tier(tier)))
     for each in modes:
-        tiers = stream_tiers(Mode(mode), scale) if tier == Tier.auto else (Tier(tier),)
         for chosen in tiers:
             seconds = warm_size(Enhancement(mode=each, scale=scale, tier=chosen), width, height, settings)
             if seconds is not None:
