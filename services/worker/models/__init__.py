@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from services.core.schemas import Mode, Tier
+from services.core.tiers import served_tier
 from services.worker.models.catalog import load_network, model_for
 from services.worker.models.selection import Backend, choose_backend
 from services.worker.models.tensorrt_backend import tensorrt_upscaler
@@ -33,7 +34,7 @@ def network_backend(
     (weights converted and cached under `data_dir`) and kept for the process; one load at a
     time."""
     with _lock:
-        return _load(mode, scale, model_for(mode, scale, tier).tier, backend, data_dir)
+        return _load(mode, scale, served_tier(tier, scale), backend, data_dir)
 
 
 def teacher_backend(mode: Mode, data_dir: Path) -> TorchUpscaler:
