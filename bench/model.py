@@ -28,6 +28,7 @@ from services.worker.models.torch_backend import (
     Placement,
     TorchUpscaler,
     cpu_placement,
+    feature_width,
     frames_to_batch,
 )
 from services.worker.models.winograd import winograd_kernel
@@ -62,11 +63,12 @@ def backends(data_dir: Path) -> dict[str, Upscaler]:
         placements["torch-fp32-winograd"] = Placement(
             cpu, torch.float32, torch.channels_last, kernel
         )
-    chosen = cpu_placement(data_dir)
+    width = feature_width(net)
+    chosen = cpu_placement(data_dir, width)
     label = next(label for label, p in placements.items() if p == chosen)
     placements[label] = placements.pop(label)  # the CPU's choice goes after the others
     if torch.cuda.is_available():
-        placements["torch-cuda-fp16"] = Placement.best_available(data_dir)
+        placements["torch-cuda-fp16"] = Placement.best_available(data_dir, width)
     found: dict[str, Upscaler] = {}
     for label, placement in placements.items():
         prepared = placement.prepare(load_network(spec, data_dir))

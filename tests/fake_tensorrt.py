@@ -105,6 +105,6 @@ def install(fake: FakeTensorrt, patch: pytest.MonkeyPatch) -> None:
     patch.setattr(torch.cuda, "get_device_properties",
                   lambda device=None: types.SimpleNamespace(total_memory=CARD_BYTES))  # fmt: skip
     patch.setattr(tensorrt_backend, "CUDA", torch.device("cpu"))
-    patch.setattr(Placement, "best_available", classmethod(lambda cls, d: cpu_placement(d)))
+    patch.setattr(Placement, "best_available", classmethod(lambda cls, d, width: cpu_placement(d, width)))
     patch.setattr(selection, "_failed_in_process", [])
     selection.tensorrt_import_error.cache_clear()

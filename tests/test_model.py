@@ -18,7 +18,13 @@ from services.worker.models.ncnn_format import read_model
 from services.worker.models.resized import CompactResized, ResizedOutput
 from services.worker.models.selection import choose_backend
 from services.worker.models.tiling import upscale_tiled
-from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, check_batch
+from services.worker.models.torch_backend import (
+    Budget,
+    Placement,
+    TorchUpscaler,
+    check_batch,
+    feature_width,
+)
 from services.worker.upscaler import ResizeUpscaler, load_upscaler
 from tests.ncnn_reference import NcnnUpscaler
 from tests.patterns import cartoon_frame, natural_frames, psnr
@@ -78,8 +84,9 @@ def test_anime_model_beats_bicubic_on_a_downscaled_cartoon(model_settings: Setti
 
 
 def test_tiled_output_equals_untiled(model_settings: Settings) -> None:
-    placement = Placement.best_available(model_settings.data_dir)
-    net = placement.prepare(load_network(model_for(Mode.anime, 2), model_settings.data_dir))
+    net = load_network(model_for(Mode.anime, 2), model_settings.data_dir)
+    placement = Placement.best_available(model_settings.data_dir, feature_width(net))
+    net = placement.prepare(net)
     whole = TorchUpscaler(net, scale=2, name="whole", budget=Budget(10**8, 20), placement=placement)
     tiled = TorchUpscaler(
         net, scale=2, name="tiled", budget=Budget(80 * 80, 20), placement=placement

@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from services.core.schemas import Enhancement, Mode
+from services.core.schemas import Enhancement, Mode, Tier
 from services.core.settings import Settings
-from services.worker.models import torch_backend
+from services.worker.models import network_backend, torch_backend
+from services.worker.models.catalog import STUDENTS, load_network, model_for
 from services.worker.models.compact import SRVGGNetCompact
 from services.worker.models.cpu_features import cpu_flags, cpu_has_bf16
 from services.worker.models.rrdb.arch import RRDBNet
-from services.worker.models.torch_backend import cpu_placement
+from services.worker.models.torch_backend import cpu_placement, feature_width
 from services.worker.models.winograd import (
     FLAGS,
     SOURCE,
@@ -118,7 +119,7 @@ def test_swapped_networks_give_the_same_output(kernel: WinogradKernel, net: nn.M
 def test_shipped_cpu_upscalers_run_on_the_kernel(tmp_path: Path) -> None:
     """Unless this CPU has native bf16 and a bf16 layer measured faster (`cpu_placement`)."""
     settings = Settings(data_dir=tmp_path, backend="torch")
-    on_kernel = cpu_placement(tmp_path).winograd is not None
+    on_kernel = cpu_placement(tmp_path, 64).winograd is not None  # both teachers are 64 wide
     assert on_kernel or cpu_has_bf16()
     for mode in (Mode.anime, Mode.live_action):
         upscaler = load_upscaler(Enhancement(mode=mode, scale=2), settings)
@@ -143,7 +144,7 @@ def test_no_compiler_keeps_pytorch_convolutions_and_says_why(
     with caplog.at_level(logging.WARNING):
         assert winograd_kernel(tmp_path / "kernels") is None
     assert "reason=no_compiler" in caplog.text and "install g++" in caplog.text
-    placement = cpu_placement.__wrapped__(tmp_path)
+    placement = cpu_placement.__wrapped__(tmp_path, 64)
     assert placement.winograd is None and placement.device.type == "cpu"
 
 
@@ -169,12 +170,30 @@ def test_a_bf16_cpu_races_one_layer_of_each_and_keeps_the_faster(
     """On a CPU without native bf16 (as here) oneDNN emulates it, so the kernel wins."""
     monkeypatch.setattr(torch_backend, "cpu_has_bf16", lambda: True)
     with caplog.at_level(logging.INFO, logger=torch_backend.__name__):
-        placement = cpu_placement.__wrapped__(tmp_path)
-    assert "event=cpu_placement_race timings=torch.float32+winograd:" in caplog.text
+        placement = cpu_placement.__wrapped__(tmp_path, 64)
+    assert "event=cpu_placement_race width=64 timings=torch.float32+winograd:" in caplog.text
     assert "torch.bfloat16:" in caplog.text
     assert placement.dtype in (torch.float32, torch.bfloat16)
     if not cpu_has_bf16():
         assert placement.winograd is not None and placement.dtype == torch.float32
+
+
+def test_each_network_is_placed_by_a_race_at_its_own_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 16-channel student and a 64-channel teacher can want different placements (on a Xeon
+    with AMX bf16 won at 64 and 32 channels and lost 2.2x at 16), so the race is per width."""
+    monkeypatch.setattr(torch_backend, "cpu_has_bf16", lambda: True)
+    with caplog.at_level(logging.INFO, logger=torch_backend.__name__):
+        cpu_placement.__wrapped__(tmp_path, 16)
+    assert "event=cpu_placement_race width=16 " in caplog.text
+    fast = load_network(model_for(Mode.anime, 2, Tier.fast), tmp_path)
+    teacher = load_network(model_for(Mode.anime, 2, Tier.quality), tmp_path)
+    assert (feature_width(fast), feature_width(teacher)) == (STUDENTS[Tier.fast][0], 64)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=torch_backend.__name__):
+        network_backend(Mode.anime, 2, "torch", tmp_path, Tier.fast)  # the loader passes its width
+    assert f"event=cpu_placement_race width={STUDENTS[Tier.fast][0]} " in caplog.text
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 micro-architecture levels")

@@ -19,7 +19,7 @@ from services.core.tiers import served_tier
 from services.worker.models.catalog import load_network, model_for
 from services.worker.models.selection import Backend, choose_backend
 from services.worker.models.tensorrt_backend import tensorrt_upscaler
-from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler
+from services.worker.models.torch_backend import Budget, Placement, TorchUpscaler, feature_width
 
 __all__ = ["Backend", "TorchUpscaler", "choose_backend", "network_backend", "teacher_backend"]
 
@@ -49,7 +49,7 @@ def _load(mode: Mode, scale: int, tier: Tier, backend: Backend, data_dir: Path) 
     log.info("event=model_loading model=%s backend=%s", spec.key, backend)
     if backend == "tensorrt":
         return tensorrt_upscaler(net, spec, data_dir)
-    placement = Placement.best_available(data_dir)
+    placement = Placement.best_available(data_dir, feature_width(net))
     budget = Budget.for_network(spec.architecture.name, placement.device)
     return TorchUpscaler(
         placement.prepare(net),

@@ -80,11 +80,12 @@ class Placement:
     winograd: WinogradKernel | None = None
 
     @classmethod
-    def best_available(cls, data_dir: Path) -> "Placement":
-        """CUDA float16 when there is a GPU, else the fastest CPU placement (`cpu_placement`)."""
+    def best_available(cls, data_dir: Path, width: int) -> "Placement":
+        """CUDA float16 when there is a GPU, else the fastest CPU placement for a network of
+        `width` feature channels (`cpu_placement`)."""
         if torch.cuda.is_available():
             return cls(torch.device("cuda"), torch.float16, torch.channels_last)
-        return cpu_placement(data_dir)
+        return cpu_placement(data_dir, width)
 
     def prepare(self, net: nn.Module) -> nn.Module:
         if self.device.type == "cpu":
@@ -96,11 +97,18 @@ class Placement:
         return net
 
 
+def feature_width(net: nn.Module) -> int:
+    """The channels of a network's first convolution: the width its body runs at."""
+    return next(m for m in net.modules() if isinstance(m, nn.Conv2d)).out_channels
+
+
 @lru_cache
-def cpu_placement(data_dir: Path) -> Placement:
+def cpu_placement(data_dir: Path, width: int) -> Placement:
     """float32 with the Winograd kernel (built under `data_dir/kernels`), or bfloat16 where
-    the CPU has native bf16 dot products and a bf16 layer runs faster here, or plain
-    float32 when neither is available. Chosen once per process."""
+    the CPU has native bf16 dot products and a bf16 layer of `width` channels runs faster
+    here, or plain float32 when neither is available. Chosen once per process and width: on
+    a Xeon with AMX, bf16 ran the 32-channel student 2.1x faster and the 16-channel one 2.2x
+    slower than the kernel (bench/RESULTS.md)."""
     cpu = torch.device("cpu")
     kernel = winograd_kernel(data_dir / "kernels")
     candidates = [Placement(cpu, torch.float32, torch.channels_last, kernel)] if kernel else []
@@ -110,8 +118,8 @@ def cpu_placement(data_dir: Path) -> Placement:
         return Placement(cpu, torch.float32, torch.channels_last)
     if len(candidates) == 1:
         return candidates[0]
-    seconds = layer_seconds(candidates)
-    log.info("event=cpu_placement_race timings=%s", ",".join(
+    seconds = layer_seconds(candidates, width)
+    log.info("event=cpu_placement_race width=%d timings=%s", width, ",".join(
         f"{p.dtype}{'+winograd' if p.winograd else ''}:{s * 1000:.1f}ms" for p, s in seconds.items()
     ))  # fmt: skip
     return min(seconds, key=seconds.__getitem__)
@@ -120,17 +128,19 @@ def cpu_placement(data_dir: Path) -> Placement:
 RACE_ROUNDS = 5
 
 
-def layer_seconds(candidates: list[Placement]) -> dict[Placement, float]:
-    """Each placement's best time for one 64->64 conv + PReLU on a 256x144 map (the capture
-    ladder's floor, where CPU real time is decided): the compact net is 16 of these, the
-    rest of a frame costs alike under either. The candidates take turns over several rounds
-    so a burst of load from another process cannot decide the race alone. (The race that
-    picked bf16 at 2.6 vs 3.5 ms, where whole 256x144 frames took 109 vs 98 ms, was mostly
-    oneDNN's spinning OpenMP threads slowing the kernel: see services/worker/__init__.py.)"""
+def layer_seconds(candidates: list[Placement], width: int) -> dict[Placement, float]:
+    """Each placement's best time for one `width`->`width` conv + PReLU on a 256x144 map (the
+    capture ladder's floor, where CPU real time is decided): a compact net is a stack of
+    these, the rest of a frame costs alike under either. The candidates take turns over
+    several rounds so a burst of load from another process cannot decide the race alone.
+    (The race that picked bf16 at 2.6 vs 3.5 ms, where whole 256x144 frames took 109 vs
+    98 ms, was mostly oneDNN's spinning OpenMP threads slowing the kernel: see
+    services/worker/__init__.py.)"""
     layers = {
-        p: p.prepare(nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU(64))) for p in candidates
+        p: p.prepare(nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width)))
+        for p in candidates
     }
-    x = torch.rand(1, 64, 144, 256).contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, width, 144, 256).contiguous(memory_format=torch.channels_last)
     inputs = {p: x.to(p.dtype) for p in candidates}
     best = dict.fromkeys(candidates, float("inf"))
     with torch.inference_mode():
