@@ -15,7 +15,8 @@ from tests.conftest import run_queues
 
 
 def test_a_clip_replaces_the_warm_up_estimate_and_later_clips_average_in():
-    warm = blended(None, 1000.0, from_clip=False)
+    warm = blended(blended(None, 700.0, from_clip=False), 1000.0, from_clip=False)
+    assert warm == Rate(input_pixels_per_second=1000.0, clips=0)  # a later warm-up round's best
     first = blended(warm, 400.0, from_clip=True)
     second = blended(first, 800.0, from_clip=True)
     assert (warm.clips, first, second) == (0, Rate(input_pixels_per_second=400.0, clips=1),

@@ -49,8 +49,9 @@ def rate_key(mode: str, tier: str, scale: int) -> str:
 
 def blended(previous: Rate | None, measured: float, from_clip: bool) -> Rate:
     """The new record: a clip's figure replaces a warm-up estimate and is averaged with
-    earlier clips'; a warm-up figure never overrides clips."""
-    if previous is None or (from_clip and previous.clips == 0):
+    earlier clips'; a warm-up figure replaces an earlier one (the warm-up's rounds record
+    their best so far) and never overrides clips."""
+    if previous is None or previous.clips == 0:
         return Rate(input_pixels_per_second=measured, clips=int(from_clip))
     if not from_clip:
         return previous
