@@ -88,6 +88,35 @@ def test_input_without_audio_gets_a_silent_aac_track_as_long_as_the_video(tmp_pa
     assert np.abs(samples).max() < 1e-3
 
 
+def audio_far_after_video(path: Path, audio_start: int) -> None:
+    """A WebM of 1 s of video whose only audio packet is stamped `audio_start` seconds in."""
+    with av.open(str(path), "w", format="webm") as container:
+        video = container.add_stream("libvpx", rate=FPS)
+        video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
+        audio = container.add_stream("libopus", rate=48000, layout="stereo")
+        for index in range(FPS):
+            frame = av.VideoFrame.from_ndarray(moving_pattern(index, 64, 36), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        tone = av.AudioFrame.from_ndarray(np.full((2, 960), 0.1, np.float32), format="fltp",
+                                          layout="stereo")
+        tone.sample_rate, tone.time_base, tone.pts = 48000, Fraction(1, 48000), audio_start * 48000
+        container.mux(audio.encode(tone))
+        container.mux(audio.encode(None))
+
+
+def test_audio_stamped_far_past_the_video_is_cut_at_the_video_end_not_padded_up_to(
+    tmp_path, video_settings
+):
+    clip, out = tmp_path / "crafted.webm", tmp_path / "out.mp4"
+    audio_far_after_video(clip, audio_start=10**6)  # padding up to it: 4.8e10 samples
+
+    result = transcode(clip, out, ResizeUpscaler(2), video_settings, None)
+
+    assert result.duration == pytest.approx(1.0, abs=1 / FPS)
+    assert track_seconds(streams_of(out)["audio"]) == pytest.approx(result.duration, abs=0.03)
+
+
 def test_variable_frame_rate_timestamps_are_kept(tmp_path, video_settings):
     clip, out = tmp_path / "vfr.mp4", tmp_path / "out.mp4"
     times_ms = [0, 40, 80, 200, 240, 600, 640, 2100, 2140]

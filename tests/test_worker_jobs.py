@@ -198,6 +198,26 @@ def test_upscale_failing_on_every_retry_publishes_the_clip_unenhanced_and_degrad
     assert store.get_clip(stream_id, 0).state == ClipState.packaged
 
 
+def test_a_job_timeout_in_the_model_ends_the_attempt_and_is_not_taken_for_a_model_failure(
+    settings, redis, tmp_path, monkeypatch,
+):
+    """RQ's timeout fires while the teacher runs: the attempt ends there (a retry, then the
+    unenhanced fallback under a timeout of its own), no resize starts inside the timed-out
+    attempt, and the clip's seconds still play."""
+    monkeypatch.setattr(jobqueue, "RETRY", Retry(max=1, interval=0))
+    clip_file = tmp_path / "rec.webm"
+    frames = write_clip(clip_file, seconds=3, width=320, height=180, fps=15)  # ~8 s of model here
+    short = settings.model_copy(update={"job_timeout_seconds": 1})
+    store, stream_id = registered_clip(short, redis, tmp_path, clip_file)
+
+    run_queues(redis, UPSCALE_QUEUE)
+
+    assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "failed"
+    clip = store.get_clip(stream_id, 0)
+    assert clip.error_code == "upscale_failed" and "JobTimeoutException" in clip.error
+    assert (clip.state, clip.degraded, clip.frames_done) == (ClipState.encoded, True, frames)
+
+
 def test_when_even_the_unenhanced_fallback_fails_the_clip_fails_and_the_stream_packages(
     settings, redis, tmp_path, monkeypatch,
 ):

@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from services.media.untrusted import open_media
+
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 48000
@@ -29,7 +31,7 @@ PacketSink = Callable[[list[av.Packet]], None]
 def audio_chunks(path: Path, start: float) -> Iterator[AudioChunk]:
     """`path`'s first audio track at 48 kHz stereo, placed by its timestamps from `start`."""
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         if not container.streams.audio:
             return
         stream = container.streams.audio[0]
@@ -75,7 +77,12 @@ class AacTrack:
                 return
             position, samples = chunk
             if position - self.written > AUDIO_SLACK:
-                self._silence(position)
+                # Silence up to the chunk, never past `end`: a crafted track stamped hours
+                # after its video would otherwise be padded up to for as long as that.
+                self._silence(min(position, end))
+                if position >= end:
+                    self.pending = chunk
+                    return
             elif self.written - position > AUDIO_SLACK:
                 samples = samples[:, self.written - position :]
             room = end - self.written

@@ -33,6 +33,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
+from rq.timeouts import BaseTimeoutException
 
 from services.core import capacity, keys
 from services.core.clip_transitions import (
@@ -245,7 +246,8 @@ def _upscale(
             return transcode(source, output, model, settings, progress, on_part=parts,
                              output_size=output_size), False
         # The clip, not the model: a resize would fail too. A part not published: RQ retries.
-        except (BadMedia, av.error.FFmpegError, PartNotPublished):
+        # RQ's timeout: the attempt is over, and a resize inside it would run unbounded.
+        except (BadMedia, av.error.FFmpegError, PartNotPublished, BaseTimeoutException):
             raise
         except Exception:
             log.exception("event=model_failed stream=%s seq=%d parts_done=%d fallback=resize",
