@@ -17,6 +17,8 @@ import pytest
 
 from services.core.errors import BadMedia
 from services.core.storage import open_store
+from services.media.probe import probe
+from services.media.remux import RemuxSource
 from services.worker.clip_limits import probe_clip
 from tests.api_client import auth
 from tests.conftest import run_queues
@@ -154,3 +156,28 @@ def test_unreadable_clip_is_bad_media_with_no_server_path(settings, tmp_path):
     assert refused.value.code == "bad_media"
     assert refused.value.message.startswith("the clip is not a readable video: ")
     assert "/" not in refused.value.message and "input.webm" not in refused.value.message
+
+
+def ffconcat_list(path: Path, target: str) -> None:
+    path.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+
+
+def hls_playlist(path: Path, target: str) -> None:
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\n{target}\n#EXT-X-ENDLIST\n")
+
+
+@pytest.mark.parametrize("disguise", [ffconcat_list, hls_playlist])
+def test_a_list_or_playlist_named_mp4_is_bad_media_and_nothing_it_names_is_read(disguise, settings, tmp_path):
+    """FFmpeg sniffs content: without the demuxer and protocol lists, an ffconcat "mp4"
+    made the worker read (and would have enhanced) another file in its directory."""
+    write_clip(tmp_path / "private.ts", seconds=1.0)
+    upload = tmp_path / "upload.mp4"
+    disguise(upload, "private.ts")
+
+    with pytest.raises(BadMedia) as refused:
+        probe_clip(upload, settings)
+    assert refused.value.code == "bad_media"
+    with pytest.raises(av.error.FFmpegError):
+        probe(upload)  # the ingest's probe, before its remux or re-encode
+    with pytest.raises(av.error.FFmpegError):
+        RemuxSource(upload)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import av
 
+from services.media.untrusted import open_media
+
 log = logging.getLogger(__name__)
 
 # What a stream that states no frame rate is taken to run at.
@@ -65,7 +67,7 @@ def probe(path: Path) -> VideoProbe | None:
     Raises PyAV's `FFmpegError` when the file cannot be opened at all; the caller says,
     in its own words, what that means for its user.
     """
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         if not container.streams.video:
             return None
         video = container.streams.video[0]
@@ -113,7 +115,7 @@ def upright_turns(path: Path) -> int:
     """Counter-clockwise quarter turns (np.rot90's k) that show `path` upright, from the
     display matrix of its first decodable frame (phones record sideways and say so there)."""
     try:
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             rotation = next(container.decode(video=0)).rotation
     except (av.error.FFmpegError, StopIteration):
         return 0  # decoding reports the real problem, with its own error

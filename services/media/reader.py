@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from services.core.errors import BadMedia
+from services.media.untrusted import open_media
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def frame_seconds(frame: av.VideoFrame) -> float | None:
 
 def decode_batches(path: Path, info: ClipInfo, batch_size: int) -> Iterator[FrameBatch]:
     """Stream the clip's frames as upright RGB batches at `info`'s size."""
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         frames: list[np.ndarray] = []

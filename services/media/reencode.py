@@ -9,18 +9,17 @@ import itertools
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from services.core.errors import BadMedia
 from services.media.audio import audio_chunks
 from services.media.probe import DEFAULT_RATE
 from services.media.reader import decoded_frames, frame_seconds
+from services.media.untrusted import open_media
 from services.media.writer import VideoWriter
 
 
 def reencode(source: Path, dest: Path, *, keyframe_seconds: float, preset: str) -> None:
     """`source`'s first video and audio tracks as an MP4 from `VideoWriter`, starting at zero."""
-    with av.open(str(source)) as container:
+    with open_media(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_RATE)

@@ -14,6 +14,7 @@ from typing import Self
 import av
 
 from services.media.probe import frame_length
+from services.media.untrusted import open_media
 
 
 class RemuxSource:
@@ -21,7 +22,7 @@ class RemuxSource:
     video starts (seconds, on the file's own timeline)."""
 
     def __init__(self, path: Path) -> None:
-        self.container = av.open(str(path))
+        self.container = open_media(path)
         if not self.container.streams.video:
             self.container.close()
             raise ValueError(f"{path} has no video stream")
