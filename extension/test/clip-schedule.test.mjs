@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { msUntilClipEnd, normalizeClipSeconds, pickWebmType } from '../src/lib/clip-schedule.js';
+import { keepsStoppedClip, msUntilClipEnd, normalizeClipSeconds, pickWebmType } from '../src/lib/clip-schedule.js';
 
 test('clip length is kept within 2 to 10 whole seconds', () => {
   assert.equal(normalizeClipSeconds(1), 2);
@@ -26,4 +26,10 @@ test('the recorder prefers VP8 with Opus and falls back to any WebM', () => {
   assert.equal(pickWebmType(() => true), 'video/webm;codecs=vp8,opus');
   assert.equal(pickWebmType((type) => type === 'video/webm'), 'video/webm');
   assert.equal(pickWebmType(() => false), null);
+});
+
+test('a clip Stop cuts off just after a rollover is dropped, unless it is the first', () => {
+  assert.equal(keepsStoppedClip(4, 0.05), false);
+  assert.equal(keepsStoppedClip(4, 0.5), true);
+  assert.equal(keepsStoppedClip(0, 0.05), true);
 });

@@ -16,6 +16,15 @@ export function msUntilClipEnd(seq, startMs, clipSeconds, nowMs) {
   return Math.max(0, endMs - nowMs);
 }
 
+/** Shorter than this, a clip that Stop cut short after a rollover is dropped: under load it may
+ * hold no frame at all, and the server refuses a clip without one. */
+export const SHORTEST_LAST_CLIP_SECONDS = 0.5;
+
+/** Whether clip `seq`, ended by Stop after `seconds`, is worth uploading (the first always is). */
+export function keepsStoppedClip(seq, seconds) {
+  return seq === 0 || seconds >= SHORTEST_LAST_CLIP_SECONDS;
+}
+
 // VP8 first: every decoder the worker may use has it, and it is cheap to encode on any CPU.
 const WEBM_TYPES = [
   'video/webm;codecs=vp8,opus',

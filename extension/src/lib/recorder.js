@@ -2,11 +2,12 @@
 // own: a fresh MediaRecorder per clip, because timeslice chunks after the first lack the
 // header. The next recorder starts in the same tick the previous one stops, so gaps are a frame.
 
-import { msUntilClipEnd, normalizeClipSeconds, pickWebmType } from './clip-schedule.js';
+import { keepsStoppedClip, msUntilClipEnd, normalizeClipSeconds, pickWebmType } from './clip-schedule.js';
 
 export class ClipRecorder {
   /**
-   * `onClip({seq, blob, startedAt, seconds})` gets every finished clip, the last one included;
+   * `onClip({seq, blob, startedAt, seconds})` gets every finished clip, the last one included
+   * unless Stop cut it too short to hold a frame;
    * `onError(error)` hears a recorder failure; `beforeClip(seq)` runs just before clip `seq`
    * starts (the place to change the capture size: no clip changes size midway).
    */
@@ -40,6 +41,7 @@ export class ClipRecorder {
     if (this.current) {
       const last = this.current;
       this.current = null;
+      last.stopped = true;
       this.#endClip(last);
     }
     return this.finished;
@@ -56,7 +58,7 @@ export class ClipRecorder {
     recorder.onstop = () => {
       const blob = new Blob(chunks, { type: this.mimeType });
       const seconds = (clip.stopMs - clip.startMs) / 1000;
-      this.onClip({ seq, blob, startedAt: clip.startedAt, seconds });
+      if (!clip.stopped || keepsStoppedClip(seq, seconds)) this.onClip({ seq, blob, startedAt: clip.startedAt, seconds });
       this.pending -= 1;
       if (this.stopping && this.pending === 0) this.resolveFinished();
     };
