@@ -1,4 +1,4 @@
-"""The worker service: upscales clips with the model (see DESIGN.md).
+"""The worker service: upscales clips with the model (contracts: docs/DESIGN.md).
 
 OpenMP threads sleep between parallel regions here (OMP_WAIT_POLICY=PASSIVE, unless the
 environment says otherwise). Spinning, as they do by default, they keep both cores busy
