@@ -153,6 +153,7 @@ class LiveSite:
     started: float = field(default_factory=time.monotonic)
     requests: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, path)
     hold: int | None = None  # requests for this segment wait until `released` is set
+    clock_waits: bool = False  # the clock starts at the first media playlist request
     holding: threading.Event = field(default_factory=threading.Event)  # one is waiting
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -246,6 +247,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if name == "master.m3u8":
             data = self.master.encode()
         elif name in self.media:
+            if self.site.clock_waits:
+                self.site.started, self.site.clock_waits = now, False
             data = self.site.playlist(now).encode()
         elif name == INIT_NAME and self.init is not None:
             data = self.init.read_bytes()
@@ -292,6 +295,7 @@ def live_hls(
     segments: list[SourceSegment], folder: Path, *, preroll: int = 1, window: int | None = None,
     stall_after: int | None = None, missing: frozenset[int] = frozenset(), fmp4: bool = False,
     speed: float = 1.0, extra_variants: Sequence[Variant] = (), hold: int | None = None,
+    clock_waits: bool = False,
 ) -> Iterator[LiveSite]:
     """Serve `segments` (and `folder/init.mp4` when `fmp4`) as a live stream until the block
     ends: `live.m3u8` on the clock above, `master.m3u8` pointing at it (and `extra_variants`).
@@ -300,7 +304,10 @@ def live_hls(
     without it the playlist is an EVENT one. `stall_after`: after k segments the playlist
     never changes again and never ends. `missing`: those indexes are listed but answer 404.
     Segments not yet listed answer 404, like any unknown path. `hold`: a request for that
-    segment waits until `site.released` is set (`site.holding` says one is waiting)."""
+    segment waits until `site.released` is set (`site.holding` says one is waiting).
+    `clock_waits`: the clock starts at the first request of a media playlist, not at once
+    (a source that goes live as it is asked for, so how long the stack takes to first ask
+    does not decide where it joins a sliding window)."""
     if not 1 <= preroll <= len(segments):
         raise ValueError(f"preroll must be 1..{len(segments)}, got {preroll}")
     ends = np.cumsum([s.duration for s in segments])
@@ -309,7 +316,8 @@ def live_hls(
     variants = [("live.m3u8", _main_variant(segments, init.read_bytes() if init else b""))]
     variants += [(v.uri, v) for v in extra_variants]
     site = LiveSite(url="", master_url="", segments=segments, due=due, window=window,
-                    stall_after=stall_after, missing=missing, fmp4=fmp4, speed=speed, hold=hold)
+                    stall_after=stall_after, missing=missing, fmp4=fmp4, speed=speed, hold=hold,
+                    clock_waits=clock_waits)
     handler = type("Handler", (_Handler,), {
         "site": site, "master": master_playlist(variants), "init": init,
         "media": frozenset(uri for uri, _ in variants),
