@@ -327,6 +327,32 @@ def test_clip_without_keyframes_at_segment_edges_is_failed_not_published(make_st
     assert clip.state == ClipState.failed and clip.error_code == "bad_segments"
 
 
+def test_a_part_that_cannot_be_remuxed_fails_its_clip_and_the_stream_goes_on(make_stream):
+    """Remuxing a broken part fails the same way on every try: it used to raise, be retried,
+    and hold every later clip of the stream behind it for good. Now the clip keeps the
+    parts before it and fails, and the next clip is published."""
+    stream = make_stream(2)
+    stream.publish_part(0, 0)
+
+    async def upload_broken() -> None:
+        async with open_store(stream.settings) as store:
+            await store.put_bytes(keys.output_part_key(stream.id, 0, 1), b"\x00\x00\x00\x18ftypisom" + bytes(64))
+
+    asyncio.run(upload_broken())
+    stream.streams.add_part(stream.id, 0, ClipPart(n=1, start=2.0, published_at=time.time()))
+    stream.streams.update_clip(stream.id, 0, state=ClipState.encoded, duration=4.0)
+    stream.package(0)
+    stream.finish(1)
+    stream.stop()
+
+    playlist = stream.playlist()
+    assert [s.uri for s in playlist.segments] == ["000000_000.ts", "000001_000.ts", "000001_001.ts"]
+    assert playlist.is_endlist
+    clip = stream.streams.get_clip(stream.id, 0)
+    assert (clip.state, clip.error_code) == (ClipState.failed, "bad_segments")
+    assert clip.error.startswith("a part could not be cut into a segment: ") and "/" not in clip.error
+
+
 def test_packaging_again_after_a_lost_record_write_gives_the_same_playlist(make_stream):
     """A packager killed after writing the playlist but before saving its record redoes the
     clip with the same keys and the same bytes."""

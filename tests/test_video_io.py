@@ -10,6 +10,7 @@ import pytest
 from services.core.errors import BadMedia
 from services.core.settings import Settings
 from services.media.probe import probe
+from services.media.segments import remux_part
 from services.worker.clip_limits import probe_clip
 from services.worker.pipeline import transcode
 from services.worker.upscaler import ResizeUpscaler
@@ -48,7 +49,7 @@ def test_webm_frames_are_counted_by_demuxing_though_the_header_has_no_duration(t
     written = write_clip(clip, seconds=2, fps=FPS)
     with av.open(str(clip)) as container:
         assert container.streams.video[0].frames == 0  # what MediaRecorder-style WebM tells
-    assert probe(clip).frames == written
+    assert probe(clip, max_frames=written).frames == written
 
 
 @pytest.mark.parametrize("name", ["rec.webm", "upload.mp4"])
@@ -311,3 +312,53 @@ def test_each_segment_is_handed_over_as_its_own_mp4_as_soon_as_it_is_encoded(tmp
         # Each part carries the audio of its own seconds, not the encoder's lookahead.
         assert audio[0] == pytest.approx(0.0, abs=0.02)
         assert audio[-1] < video[-1][0] + 1 / FPS
+
+
+
+def recorder_like(path: Path, times_ms: list[int], frame_ms: int) -> None:
+    """A WebM as MediaRecorder writes it: millisecond timestamps at an uneven rate, every
+    frame stamped `frame_ms` long, Opus audio as long as the video."""
+    with av.open(str(path), "w", format="webm") as container:
+        video = container.add_stream("libvpx", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 36, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        audio = container.add_stream("libopus", rate=48000, layout="stereo")
+        frames = [av.VideoFrame.from_ndarray(moving_pattern(i, 64, 36), format="rgb24") for i in range(len(times_ms))]
+        for frame, at in zip(frames, times_ms):
+            frame.pts, frame.time_base = at, Fraction(1, 1000)
+        for packet in [p for frame in [*frames, None] for p in video.encode(frame)]:
+            packet.duration = frame_ms
+            container.mux(packet)
+        for start in range(0, (times_ms[-1] + frame_ms) * 48, 960):
+            tone = av.AudioFrame.from_ndarray(np.full((2, 960), 0.1, np.float32), format="fltp", layout="stereo")
+            tone.sample_rate, tone.time_base, tone.pts = 48000, Fraction(1, 48000), start
+            container.mux(audio.encode(tone))
+        container.mux(audio.encode(None))
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "veryfast"])
+@pytest.mark.parametrize(("last_ms", "parts"), [(1, 1), (30, 2)])
+def test_a_last_frame_on_a_segment_edge_leaves_parts_that_each_carry_audio_and_remux(
+    tmp_path, preset, last_ms, parts
+):
+    """A capture whose last frame lands on a segment edge, 1 ms long as Chrome stamps it,
+    ended in a part of that one frame. The video encoder's flush opened it before the AAC
+    encoder's last packets (from just before the edge) came out, so they went into it at
+    negative times; the packager's MPEG-TS muxer refused it on every retry and the stream
+    stalled there (seen in CI through the extension). Now such a frame stays in the part
+    before, and a longer last part gets only audio of its own."""
+    video_settings = Settings(encoder_preset=preset, segment_seconds=2.0)
+    clip = tmp_path / "rec.webm"
+    recorder_like(clip, [round(i * 1000 / 23) for i in range(46)] + [2000], frame_ms=last_ms)
+    audio_of = {}
+
+    def on_part(part) -> None:
+        with av.open(str(part.path)) as container:
+            audio_of[part.index] = [packet.pts for packet in container.demux(audio=0) if packet.size]
+        remux_part(part.path, tmp_path / f"{part.index}.ts", offset=part.start)  # as the packager does
+
+    transcode(clip, tmp_path / "out.mp4", ResizeUpscaler(2), video_settings, on_part=on_part)
+
+    assert list(audio_of) == list(range(parts))
+    for audio in audio_of.values():
+        assert audio and audio == sorted(set(audio)), audio  # each packet later than the one before

@@ -18,6 +18,7 @@ from services.media.untrusted import open_media
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 48000
+AAC_FRAME_SAMPLES = 1024  # what each AAC packet holds
 # Audio is re-timed to its container timestamps only when it drifts more than this
 # from the sample count; smaller differences are rounding jitter.
 AUDIO_SLACK = AUDIO_RATE // 50

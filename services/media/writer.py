@@ -19,13 +19,15 @@ from typing import Self
 import av
 from av.video.frame import PictureType
 
-from services.media.audio import AacTrack, AudioChunk
+from services.media.audio import AAC_FRAME_SAMPLES, AUDIO_RATE, AacTrack, AudioChunk
 from services.media.parts import PartCallback, PartSplitter
 from services.media.reader import FrameBatch
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TIME_BASE = Fraction(1, 90000)
+# A part shorter than one AAC frame could hold no audio packet.
+SHORTEST_PART_SECONDS = AAC_FRAME_SAMPLES / AUDIO_RATE
 # Far longer than any clip: keyframes come only where the writer forces them.
 GOP_FRAMES = 100_000
 
@@ -157,14 +159,29 @@ class VideoWriter:
         self.held, self.last_pts = frame, pts
 
     def close(self, end: float) -> None:
-        """Flush both encoders; `end` is the video's length in seconds."""
+        """Flush both encoders; `end` is the video's length in seconds.
+
+        Audio first: the AAC encoder holds its last packets, and once the video's flush
+        has opened the last part, packets from before its start would land in it."""
+        self._keep_last_frame_in_its_part(end)
         self._encode_held(max(round(end * OUTPUT_TIME_BASE.denominator), self.last_pts + 1))
-        self._mux_video(self.video.encode(None))
         if self.audio is not None:
             self.audio.finish(end)
+        self._mux_video(self.video.encode(None))
         self.container.close()
         if self.splitter is not None:
             self.splitter.close()
+
+    def _keep_last_frame_in_its_part(self, end: float) -> None:
+        """A last frame on a segment edge that shows for less than an AAC frame (Chrome
+        stamps a recording's last frame 1 ms long) stays in the part before: a part that
+        short would hold no audio packet."""
+        if self.splitter is None or self.held is None or len(self.splitter.cuts) < 2:
+            return
+        cut = self.splitter.cuts[-1]
+        if cut == self.held.pts * OUTPUT_TIME_BASE and end - float(cut) < SHORTEST_PART_SECONDS:
+            self.held.pict_type = PictureType.NONE
+            self.splitter.cuts.pop()
 
     def _encode_held(self, next_pts: int) -> None:
         """Encode the frame before this one, now that its duration is known.

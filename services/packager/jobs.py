@@ -19,11 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 from redis.lock import Lock
 from rq import get_current_job
 
 from services.core import keys
 from services.core.clip_transitions import fail_clip, mark_packaged
+from services.core.errors import media_error
 from services.core.hls_playlist import (
     SegmentTooLong,
     check_segments,
@@ -139,13 +141,16 @@ class StreamPackager:
         with tempfile.TemporaryDirectory(prefix=f"sharpr-pkg-{seq}-{n}-") as tmp:
             source, segment = Path(tmp) / "part.mp4", Path(tmp) / name
             await store.download_file(keys.output_part_key(self.stream_id, seq, n), source)
-            duration = await asyncio.to_thread(remux_part, source, segment, offset=record.offset)
+            try:
+                duration = await asyncio.to_thread(remux_part, source, segment, offset=record.offset)
+            except av.error.FFmpegError as error:  # the part itself: every retry would fail alike
+                return self._give_up(record, seq, media_error("a part could not be cut into a segment", error).message)
             new = Segment(uri=name, duration=duration, seq=seq, part=n,
                           discontinuity=self._jumped(record, seq))
             try:
                 check_segments([new], self.target)
             except SegmentTooLong as error:
-                return self._give_up(record, seq, error)
+                return self._give_up(record, seq, str(error))
             await store.put_file(keys.segment_key(self.stream_id, seq, n), segment,
                                  cache_control=SEGMENT_CACHE_CONTROL)
         record = record.model_copy(update={
@@ -181,11 +186,12 @@ class StreamPackager:
         )
         return record
 
-    def _give_up(self, record: PlaylistRecord, seq: int, error: SegmentTooLong) -> PlaylistRecord:
-        """Publishing the clip would break the fixed target duration for every player, so
-        the stream goes on without it rather than stalling behind it."""
+    def _give_up(self, record: PlaylistRecord, seq: int, error: str) -> PlaylistRecord:
+        """The clip's next part cannot be published (it would break the fixed target
+        duration for every player, or it cannot be remuxed), so the stream goes on without
+        the rest of the clip rather than stalling behind it; its earlier parts stay."""
         log.error("event=clip_not_packaged stream=%s seq=%d error=%r", self.stream_id, seq, error)
-        fail_clip(self.streams, self.stream_id, seq, "bad_segments", str(error))
+        fail_clip(self.streams, self.stream_id, seq, "bad_segments", error)
         record = record.model_copy(update={"next_seq": seq + 1, "next_part": 0})
         self._save(record)
         return record
