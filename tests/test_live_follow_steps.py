@@ -10,6 +10,7 @@ what a user sees: the status JSON and the playlists in the bucket.
 """
 
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -18,9 +19,15 @@ import m3u8
 import pytest
 from redis import Redis
 
-from services.core import keys
+from services.core import keys, live_source
 from services.core.capacity import record_throughput
-from services.core.live_source import live_lease, load_live_source
+from services.core.live_source import (
+    LeaseLost,
+    check_lease,
+    live_lease,
+    load_live_source,
+    save_live_source,
+)
 from services.core.schemas import Enhancement, Tier
 from services.core.settings import Settings, get_settings
 from services.core.tiers import allowed_tiers
@@ -265,6 +272,50 @@ def test_follower_waits_for_the_lease_and_resumes_where_the_last_run_stopped(
     assert final["state"] == "ending" and final["live"]["segments_taken"] == SEGMENTS
     assert [clip["seq"] for clip in final["clips"]] == list(range(SEGMENTS))
     assert len(original(live_allowed, video).segments) == SEGMENTS
+
+
+def test_a_run_longer_than_the_lease_keeps_it_and_no_second_run_takes_the_same_segments(
+    live_allowed, api, redis, ts_folder, monkeypatch
+):
+    """A run held up past LEASE_SECONDS (a slow segment) renews its lease: a run started
+    meanwhile leaves the work to it. Unrenewed, the lease expired and the second run fetched
+    and appended the held segments too."""
+    monkeypatch.setattr(live_source, "LEASE_SECONDS", 1)
+    segments, folder = ts_folder
+    with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN, hold=PREROLL) as site:
+        video = follow(api, redis, site.url)
+        site.publish(5)
+        slow = threading.Thread(target=follow_live, args=(video["id"],))
+        slow.start()
+        assert site.holding.wait(10)
+        time.sleep(2.5)  # two and a half lease lengths
+        follow_live(video["id"])
+        site.released.set()
+        slow.join(30)
+
+    assert fetched(site) == [s.name for s in segments[:5]]  # each once
+    assert load_live_source(redis, video["id"]).next_msn == 5
+    assert [s.uri for s in original(live_allowed, video).segments] == [
+        keys.ORIGINAL_SEGMENT_FOLDER + keys.segment_name(seq, 0) for seq in range(5)
+    ]
+
+
+def test_a_run_that_lost_its_lease_writes_nothing(live_allowed, api, redis, ts_folder):
+    """Fenced writes: once another run holds the lease, this one's save and its original
+    playlist write refuse, so the source is moved on by one run only."""
+    segments, folder = ts_folder
+    with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
+        video = follow(api, redis, site.url)
+    before = load_live_source(redis, video["id"])
+    with live_lease(redis, video["id"]) as lease:
+        redis.set(keys.redis_live_lease(video["id"]), "another-run")  # lost, then taken
+        moved = before.model_copy(update={"next_msn": 99})
+        with pytest.raises(LeaseLost):
+            save_live_source(redis, video["id"], moved, 60, lease)
+        with pytest.raises(LeaseLost):
+            check_lease(lease, video["id"])
+    assert load_live_source(redis, video["id"]) == before
+    assert redis.get(keys.redis_live_lease(video["id"])) == b"another-run"  # not released by the loser
 
 
 def test_fmp4_source_is_taken_segment_by_segment(live_allowed, api, redis, clip, tmp_path):

@@ -19,6 +19,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Callback, Job
 
+from services.core import keys
 from services.core.settings import Settings
 
 UPSCALE_QUEUE = "upscale"
@@ -84,21 +85,33 @@ def async_redis_client(url: str, outage_seconds: float = FAIL_FAST_SECONDS) -> A
     )
 
 
+# A job in one of these is not enqueued again.
+ACTIVE = ("queued", "started", "scheduled", "deferred")
+# Held while a caller checks for a job and enqueues it; both take milliseconds.
+ENQUEUE_LOCK_SECONDS = 10
+
+
 def _enqueue(
     redis: Redis, queue: str, func: str, job_id: str, timeout: int, *args: object,
     on_failure: str | None = None, at: datetime | None = None,
 ) -> Job:
-    try:
-        existing = Job.fetch(job_id, connection=redis)
-    except NoSuchJobError:
-        existing = None
-    if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
-        return existing
-    options = {"job_id": job_id, "job_timeout": timeout, "retry": RETRY, "result_ttl": 3600,
-               "failure_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
-    if at is not None:
-        return Queue(queue, connection=redis).enqueue_at(at, func, *args, **options)
-    return Queue(queue, connection=redis).enqueue(func, *args, **options)
+    """Enqueue `job_id` unless it is queued, scheduled or running; a finished or failed one
+    is run again. The check and the enqueue hold a lock on the id: two callers at once
+    (a client's repeated registration, two parts' packaging triggers) otherwise could both
+    find no job and queue it twice."""
+    with redis.lock(keys.redis_enqueue_lock(job_id), timeout=ENQUEUE_LOCK_SECONDS,
+                    blocking_timeout=ENQUEUE_LOCK_SECONDS):
+        try:
+            existing = Job.fetch(job_id, connection=redis)
+        except NoSuchJobError:
+            existing = None
+        if existing is not None and existing.get_status(refresh=False) in ACTIVE:
+            return existing
+        options = {"job_id": job_id, "job_timeout": timeout, "retry": RETRY, "result_ttl": 3600,
+                   "failure_ttl": 86400, "on_failure": Callback(on_failure) if on_failure else None}
+        if at is not None:
+            return Queue(queue, connection=redis).enqueue_at(at, func, *args, **options)
+        return Queue(queue, connection=redis).enqueue(func, *args, **options)
 
 
 def enqueue_upscale(redis: Redis, settings: Settings, stream_id: str, seq: int) -> Job:

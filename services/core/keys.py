@@ -138,6 +138,11 @@ def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"
 
 
+def redis_enqueue_lock(job_id: str) -> str:
+    """Held while one caller checks for RQ job `job_id` and enqueues it."""
+    return f"{REDIS_PREFIX}:lock:enqueue:{job_id}"
+
+
 def redis_stream_output(stream_id: str) -> str:
     """The stream's output size ("WxH"), set once: at creation or by its first clip."""
     return f"{REDIS_PREFIX}:stream:{stream_id}:output"

@@ -7,7 +7,6 @@ one (another ingest worker, the same one after a restart) resumes from `next_msn
 only code that reads or writes these keys.
 """
 
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,22 +15,27 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from services.core import keys
 from services.core.jobqueue import enqueue_follow
+from services.core.leases import renewed
 from services.core.playlist_record import PlaylistRecord, load_playlist_record
 from services.core.schemas import ClipState, Tier
 from services.core.settings import Settings
 from services.core.streams import StreamStore
 
-# Far longer than a run takes (a playlist and a few segments), and shorter than RQ takes to
-# find a run abandoned when its worker was killed (at least 60 s, about 90, without a
-# heartbeat), so the retry of a killed run finds the lease free and goes on from `next_msn`.
+# A living run renews its lease (`leases.renewed`) however long it lasts (up to the job's
+# 300 s); a killed one stops renewing, and this is shorter than RQ takes to find the run
+# abandoned (at least 60 s, about 90, without a heartbeat), so the retry of a killed run
+# finds the lease free and goes on from `next_msn`.
 LEASE_SECONDS = 45
-# Compare-and-delete: only the run that holds the lease releases it.
-RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: lease, live source; ARGV: the lease's token, the source's JSON, TTL. A fenced write.
+SAVE_IF_LEASED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
 """
 
 
@@ -67,8 +71,19 @@ async def read_live_source(redis: AsyncRedis, stream_id: str) -> LiveSource | No
     return LiveSource.model_validate_json(raw) if raw else None
 
 
-def save_live_source(redis: Redis, stream_id: str, source: LiveSource, ttl_seconds: int) -> None:
-    redis.set(keys.redis_live_source(stream_id), source.model_dump_json(), ex=ttl_seconds)
+def save_live_source(redis: Redis, stream_id: str, source: LiveSource, ttl_seconds: int, lease: Lock) -> None:
+    """Store how far the run holding `lease` got; `LeaseLost` if it holds it no more, checked
+    in the same script as the write, so two runs never both move the source on."""
+    saved = redis.eval(SAVE_IF_LEASED, 2, keys.redis_live_lease(stream_id), keys.redis_live_source(stream_id),
+                       lease.local.token, source.model_dump_json(), ttl_seconds)
+    if not saved:
+        raise LeaseLost(stream_id)
+
+
+def check_lease(lease: Lock, stream_id: str) -> None:
+    """`LeaseLost` unless the run still holds `lease`: asked before each public write."""
+    if not lease.owned():
+        raise LeaseLost(stream_id)
 
 
 def start_following(streams: StreamStore, settings: Settings, stream_id: str, source: LiveSource) -> bool:
@@ -85,18 +100,30 @@ def start_following(streams: StreamStore, settings: Settings, stream_id: str, so
     return True
 
 
+class LeaseLost(Exception):
+    """The run's lease went to another run (Redis lost it, or this process stalled past
+    LEASE_SECONDS): this run must write nothing more."""
+
+
 @contextmanager
-def live_lease(redis: Redis, stream_id: str) -> Iterator[bool]:
-    """Hold the stream's follower lease for the block if no other run holds it; yields
-    whether it was taken. Not blocking: a run that finds it held leaves the work to the
-    holder, which schedules the next run itself."""
-    key, token = keys.redis_live_lease(stream_id), secrets.token_hex(8)
-    taken = bool(redis.set(key, token, nx=True, ex=LEASE_SECONDS))
+def live_lease(redis: Redis, stream_id: str) -> Iterator[Lock | None]:
+    """Hold the stream's follower lease for the block, renewed from a thread however long
+    the run takes, if no other run holds it; yields it, or None when it was held. Not
+    blocking: a run that finds it held leaves the work to the holder, which schedules the
+    next run itself."""
+    # thread_local=False: the renewing thread re-arms the token this thread acquired.
+    lease = redis.lock(keys.redis_live_lease(stream_id), timeout=LEASE_SECONDS, thread_local=False)
+    if not lease.acquire(blocking=False):
+        yield None
+        return
     try:
-        yield taken
+        with renewed(lease, f"live-{stream_id}"):
+            yield lease
     finally:
-        if taken:
-            redis.eval(RELEASE_LEASE, 1, key, token)
+        try:
+            lease.release()
+        except LockError:  # already gone: another run holds it now, or Redis lost it
+            pass
 
 
 @dataclass(frozen=True)

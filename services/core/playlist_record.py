@@ -6,19 +6,15 @@ the playlist from the record; the record is saved only after the playlist that n
 segments is in S3, so a run cut short is redone with the same keys.
 """
 
-import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 from redis import Redis
-from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from services.core import keys
-
-log = logging.getLogger(__name__)
+from services.core.leases import renewed
 
 # The lock is a lease, renewed every third of LOCK_SECONDS while its holder lives, so a
 # killed packager blocks the stream for at most LOCK_SECONDS however long S3 retries take.
@@ -79,29 +75,5 @@ def playlist_writer_lock(redis: Redis, stream_id: str) -> Iterator[Lock]:
         blocking_timeout=LOCK_WAIT_SECONDS,
         thread_local=False,
     )
-    with lock, _lease_renewed(lock, stream_id):
+    with lock, renewed(lock, f"playlist-{stream_id}"):
         yield lock
-
-
-@contextmanager
-def _lease_renewed(lock: Lock, stream_id: str) -> Iterator[None]:
-    """Re-arm the stream lock from a thread until the block ends."""
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(LOCK_SECONDS / 3):
-            try:
-                lock.reacquire()
-            except LockError:  # lost (Redis restarted empty): the next playlist write refuses
-                log.warning("event=stream_lock_lost stream=%s", stream_id)
-                return
-            except RedisError:  # Redis away for a moment: try again next time
-                log.warning("event=stream_lock_not_renewed stream=%s", stream_id, exc_info=True)
-
-    thread = threading.Thread(target=renew, name="stream-lock-lease", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()

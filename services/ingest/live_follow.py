@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import av
+from redis.lock import Lock
 
 from services.core import keys
 from services.core.clip_transitions import register_clip
@@ -26,7 +27,9 @@ from services.core.errors import Conflict, SharprError
 from services.core.hls_playlist import render_playlist, slid
 from services.core.jobqueue import enqueue_follow, redis_client
 from services.core.live_source import (
+    LeaseLost,
     LiveSource,
+    check_lease,
     live_lease,
     load_live_source,
     measure_lag,
@@ -66,12 +69,15 @@ def follow_live(stream_id: str) -> None:
     settings = get_settings()
     streams = StreamStore(redis_client(settings.redis_url), settings.stream_ttl_seconds)
     started = time.time()
-    with live_lease(streams.redis, stream_id) as held:
-        if not held:
+    with live_lease(streams.redis, stream_id) as lease:
+        if lease is None:
             log.info("event=follow_skipped stream=%s reason=lease_held", stream_id)
             return
         try:
-            source = asyncio.run(Follower(settings, streams, stream_id).run(started))
+            source = asyncio.run(Follower(settings, streams, stream_id, lease).run(started))
+        except LeaseLost:  # another run took over; it schedules the next one
+            log.warning("event=follow_stopped stream=%s reason=lease_lost", stream_id)
+            return
         except SharprError as error:  # the source itself cannot be followed (encrypted, forbidden)
             fail_stream(streams, stream_id, error.code, error.message)
             return
@@ -86,10 +92,11 @@ def follow_live(stream_id: str) -> None:
 class Follower:
     """One run for one stream, while its lease is held."""
 
-    def __init__(self, settings: Settings, streams: StreamStore, stream_id: str) -> None:
+    def __init__(self, settings: Settings, streams: StreamStore, stream_id: str, lease: Lock) -> None:
         self.settings = settings
         self.streams = streams
         self.stream_id = stream_id
+        self.lease = lease
 
     async def run(self, started: float) -> LiveSource | None:
         """The source as saved for the next run, or None when following is over."""
@@ -190,6 +197,8 @@ class Follower:
                                  cache_control=SEGMENT_CACHE_CONTROL)
         jumped = source.discontinuity or segment.discontinuity
         try:
+            # None when an earlier attempt of this run registered it and died before saving:
+            # the clip stands, and what follows (its original segment, the save) is redone.
             await asyncio.to_thread(register_clip, self.streams, self.settings, self.stream_id, seq, key,
                                     discontinuity=jumped, source_at=seen_at, tier=source.tier)
         except Conflict:
@@ -217,7 +226,9 @@ class Follower:
         return True
 
     async def _write_original(self, store: ObjectStore, source: LiveSource) -> None:
-        """The original playlist, slid to the live window like the enhanced one."""
+        """The original playlist, slid to the live window like the enhanced one; only while
+        this run holds the lease, so two runs never both append to it."""
+        check_lease(self.lease, self.stream_id)
         target = source.target + 1  # remuxed durations may round a frame over the source's
         record = slid(source.original, keep_seconds=self.settings.live_window_seconds, target=target)
         source.original = record
@@ -241,4 +252,4 @@ class Follower:
         end_stream(self.streams, self.settings, stream, code=code, message=message)
 
     def _save(self, source: LiveSource) -> None:
-        save_live_source(self.streams.redis, self.stream_id, source, self.settings.stream_ttl_seconds)
+        save_live_source(self.streams.redis, self.stream_id, source, self.settings.stream_ttl_seconds, self.lease)
