@@ -6,6 +6,7 @@ or on the clip); the clips around it are published and the stream ends.
 
 import asyncio
 import struct
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from fractions import Fraction
@@ -17,6 +18,7 @@ import pytest
 
 from services.core.errors import BadMedia
 from services.core.storage import open_store
+from services.ingest.splitter import probe_source
 from services.media.probe import probe
 from services.media.remux import RemuxSource
 from services.worker.clip_limits import probe_clip
@@ -178,6 +180,58 @@ def test_a_list_or_playlist_named_mp4_is_bad_media_and_nothing_it_names_is_read(
         probe_clip(upload, settings)
     assert refused.value.code == "bad_media"
     with pytest.raises(av.error.FFmpegError):
-        probe(upload)  # the ingest's probe, before its remux or re-encode
+        probe(upload, max_frames=100)  # the ingest's probe, before its remux or re-encode
     with pytest.raises(av.error.FFmpegError):
         RemuxSource(upload)
+
+
+def packet_bomb(path: Path, packets: int, *, per_ms: float = 100, width: int = 64, height: int = 36) -> None:
+    """A Matroska of `packets` six-byte H.264 blocks, `per_ms` to the millisecond: demuxed
+    to the end it costs a list entry per block (a 1 GiB one ran the ingest out of memory)."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("h264", rate=25)
+        stream.width, stream.height, stream.time_base = width, height, Fraction(1, 1000)
+        for index in range(packets):
+            packet = av.Packet(b"\x00\x00\x00\x01\x09\xf0")
+            packet.stream, packet.time_base = stream, Fraction(1, 1000)
+            packet.pts = packet.dts = int(index / per_ms)
+            out.mux(packet)
+
+
+def test_a_clip_of_countless_tiny_packets_is_refused_after_its_frame_budget_in_little_memory(settings, tmp_path):
+    """The probe stops one frame past the budget (12 s at 120 fps) and keeps only keyframe
+    times, so 200,000 packets cost kilobytes; the clip is refused for its rate."""
+    bomb = tmp_path / "bomb.mkv"
+    packet_bomb(bomb, 200_000)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadMedia) as refused:
+            probe_clip(bomb, settings)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused.value.code == "frame_rate_too_high"
+    assert peak < 1_000_000  # demuxed to the end, the packets' times alone took ~40 MB
+
+
+def test_sources_over_the_frame_size_rate_or_frame_budget_are_refused_before_decoding(settings, tmp_path):
+    """The ingest re-encodes a source it cannot copy: a header claiming 16000x16000 (a
+    gigabyte a frame), 240 fps, or more frames than the longest video at the highest rate
+    is refused by the probe, with the worker's limits, before any frame is decoded."""
+    huge, fast, bomb = tmp_path / "huge.mkv", tmp_path / "fast.webm", tmp_path / "bomb.mkv"
+    packet_bomb(huge, 3, width=16000, height=16000)
+    write_clip(fast, seconds=2.0, fps=240, audio=False)
+    packet_bomb(bomb, 20_000, per_ms=0.1)  # 100 fps, under the rate limit, for 200 s
+    short = settings.model_copy(update={"ingest_max_seconds": 60.0})  # a budget of 7,200 frames
+
+    refusals = {}
+    for source in (huge, fast, bomb):
+        with pytest.raises(BadMedia) as refused:
+            probe_source(source, short)
+        refusals[source.name] = (refused.value.code, refused.value.message)
+    assert refusals == {
+        "huge.mkv": ("bad_media", "frame size 16000x16000 is over the limit of 3840x2160 pixels"),
+        "fast.webm": ("frame_rate_too_high", "the video runs at 240 frames per second, over the limit of 120"),
+        "bomb.mkv": ("too_many_frames", "the video has more than 7200 frames (120 fps for 60 s)"),
+    }

@@ -66,7 +66,7 @@ def decoded(path: Path) -> tuple[int, bool]:
 def test_source_with_short_gops_is_cut_by_copying_at_keyframes(tmp_path):
     source = tmp_path / "source.mp4"
     frames_in = write_gop_clip(source, seconds=5.0, gop=FPS)
-    info = probe_source(source)
+    info = probe_source(source, Settings())
     cuts = plan_cuts(info, clip_seconds=2.0)
     assert reencode_reason(info, cuts, clip_max_seconds=3.0) is None
 
@@ -82,13 +82,13 @@ def test_source_with_short_gops_is_cut_by_copying_at_keyframes(tmp_path):
 def test_source_with_one_long_gop_is_reencoded_with_keyframes_on_the_grid(tmp_path):
     source = tmp_path / "source.mp4"
     frames_in = write_clip(source, seconds=5.0, width=WIDTH, height=HEIGHT, fps=FPS)
-    info = probe_source(source)
+    info = probe_source(source, Settings())
     assert info.keyframes == [0]
     assert "keyframes too far apart" in reencode_reason(info, plan_cuts(info, 2.0), clip_max_seconds=3.0)
 
     encoded = tmp_path / "encoded.mp4"
     reencode(source, encoded, keyframe_seconds=2.0, preset="ultrafast")
-    info = probe_source(encoded)
+    info = probe_source(encoded, Settings())
     cuts = plan_cuts(info, 2.0)
     assert reencode_reason(info, cuts, clip_max_seconds=3.0) is None
     clips = split(encoded, tmp_path, cuts)
@@ -101,7 +101,7 @@ def test_source_with_one_long_gop_is_reencoded_with_keyframes_on_the_grid(tmp_pa
 def test_webm_source_is_reencoded_to_h264(tmp_path):
     source = tmp_path / "source.webm"
     write_clip(source, seconds=1.0, width=WIDTH, height=HEIGHT, fps=FPS)
-    info = probe_source(source)
+    info = probe_source(source, Settings())
     assert reencode_reason(info, plan_cuts(info, 2.0), clip_max_seconds=3.0) == "video codec vp8"
 
 

@@ -42,6 +42,7 @@ from services.ingest.fetch import Fetcher
 from services.ingest.hls_source import download_hls
 from services.ingest.live_start import find_live_source, fleet_tier_rates
 from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
+from services.media.probe import VideoProbe
 from services.media.reencode import reencode
 from services.media.segments import segment_clip
 
@@ -97,9 +98,8 @@ async def _ingest(
                 if not await asyncio.to_thread(start_following, streams, settings, stream_id, live):
                     log.info("event=live_source_already_followed stream=%s", stream_id)
                 return None
-        source = await asyncio.to_thread(_normalize, source, tmp, settings)
+        source, info = await asyncio.to_thread(_normalize, source, tmp, settings)
         await _publish_original(store, stream_id, source, tmp, settings)
-        info = probe_source(source)
         clips = await asyncio.to_thread(split, source, tmp, plan_cuts(info, settings.clip_seconds))
         for seq, clip in enumerate(clips):
             key = keys.input_key(stream_id, seq, "mp4")
@@ -141,18 +141,19 @@ def _download_url(
     log.info("event=source_fetched url=%s bytes=%d", url, size)
 
 
-def _normalize(source: Path, tmp: Path, settings: Settings) -> Path:
-    """`source` itself if it can be cut by copying, else its H.264/AAC re-encode."""
-    info = probe_source(source)
+def _normalize(source: Path, tmp: Path, settings: Settings) -> tuple[Path, VideoProbe]:
+    """`source` itself if it can be cut by copying, else its H.264/AAC re-encode, with
+    what probing it found."""
+    info = probe_source(source, settings)
     if info.duration > settings.ingest_max_seconds:
         raise _too_long(settings)
     reason = reencode_reason(info, plan_cuts(info, settings.clip_seconds), settings.clip_max_seconds)
     if reason is None:
-        return source
+        return source, info
     log.info("event=source_reencoding reason=%r seconds=%.3f", reason, float(info.duration))
     encoded = tmp / "source.mp4"
     reencode(source, encoded, keyframe_seconds=settings.segment_seconds, preset=settings.encoder_preset)
-    return encoded
+    return encoded, probe_source(encoded, settings)
 
 
 async def _publish_original(store: ObjectStore, stream_id: str, source: Path, tmp: Path, settings: Settings) -> None:

@@ -29,7 +29,7 @@ def fetch_segment(fetcher: Fetcher, segment: LiveSegment, headers: dict[str, str
 def segment_clip_file(source: Path, folder: Path, settings: Settings) -> Path:
     """The segment as an MP4 clip whose timestamps start at zero."""
     cuts = [Fraction(0)]
-    if reencode_reason(probe_source(source), cuts, settings.clip_max_seconds) is not None:
+    if reencode_reason(probe_source(source, settings), cuts, settings.clip_max_seconds) is not None:
         encoded = folder / "reencoded.mp4"
         reencode(source, encoded, keyframe_seconds=settings.segment_seconds, preset=settings.encoder_preset)
         source = encoded

@@ -8,6 +8,7 @@ timestamps start at zero; the packager puts them back on the stream's timeline.
 """
 
 import bisect
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import av
 
 from services.core.errors import BadMedia, media_error
+from services.core.framesize import within_capture_limit
+from services.core.settings import Settings
 from services.media.probe import VideoProbe, probe
 from services.media.remux import RemuxOutput, RemuxSource, shift
 
@@ -30,10 +33,15 @@ class ClipFile:
     duration: float
 
 
-def probe_source(path: Path) -> VideoProbe:
-    """Keyframe times and length of `path`; `BadMedia` (not_video) if it holds no video."""
+def probe_source(path: Path, settings: Settings) -> VideoProbe:
+    """Keyframe times and length of `path`, checked against the worker's frame size and
+    rate limits before anything decodes it; `BadMedia` (not_video) if it holds no video.
+
+    Demuxing stops at the frames the longest accepted video may hold at the highest
+    accepted rate, so a file of millions of tiny packets is refused there."""
+    budget = math.floor(settings.ingest_max_seconds * settings.clip_max_fps)
     try:
-        found = probe(path)
+        found = probe(path, max_frames=budget)
     except av.error.FFmpegError as error:
         raise media_error(
             "the file is not a video PyAV can read", error, code="not_video"
@@ -44,6 +52,18 @@ def probe_source(path: Path) -> VideoProbe:
         raise media_error("the file is not a video PyAV can read", found.error, code="not_video")
     if found.first is None:
         raise BadMedia("the video track holds no frames", code="not_video")
+    if not within_capture_limit(found.width, found.height):
+        raise BadMedia(f"frame size {found.width}x{found.height} is over the limit of 3840x2160 pixels")
+    if found.faster_than(settings.clip_max_fps):
+        raise BadMedia(
+            f"the video runs at {found.frame_rate:.0f} frames per second, over the limit of "
+            f"{settings.clip_max_fps:g}", code="frame_rate_too_high",
+        )
+    if found.over_budget:
+        raise BadMedia(
+            f"the video has more than {budget} frames ({settings.clip_max_fps:g} fps for "
+            f"{settings.ingest_max_seconds:.0f} s)", code="too_many_frames",
+        )
     return found
 
 

@@ -6,6 +6,7 @@ Demuxing copies no pixels, so a probe costs little next to decoding.
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +39,8 @@ class VideoProbe:
     # The error that ended demuxing before the end of the file (a truncated download or
     # recording); what came before it is counted.
     error: av.error.FFmpegError | None = None
+    # Demuxing stopped at the caller's frame budget: the file has more frames than `frames`.
+    over_budget: bool = False
 
     @property
     def has_audio(self) -> bool:
@@ -55,14 +58,26 @@ class VideoProbe:
             return Fraction(0)
         return self.last - self.first
 
+    def faster_than(self, fps: float) -> bool:
+        """More frames over the time they span than `fps` allows, with a frame of slack for
+        timestamp rounding (a frame budget alone lets a short file pack any rate)."""
+        return self.first is not None and self.frames - 1 > fps * self.span + 1
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second over the time they span (inf for frames all at one time)."""
+        return (self.frames - 1) / float(self.span) if self.span > 0 else math.inf
+
     @property
     def still_image(self) -> bool:
         """FFmpeg sniffs content, so a PNG named .webm opens as a one-frame "video"."""
         return self.demuxer.endswith("_pipe") or self.demuxer == "image2"
 
 
-def probe(path: Path) -> VideoProbe | None:
-    """Demux `path`'s first video track; None if it has none.
+def probe(path: Path, max_frames: int) -> VideoProbe | None:
+    """Demux `path`'s first video track, up to `max_frames` frames and one more (then
+    `over_budget`: a file of millions of tiny packets stops there, not at the end of the
+    disk); None if it has none. Only keyframe times are kept, so memory follows them.
 
     Raises PyAV's `FFmpegError` when the file cannot be opened at all; the caller says,
     in its own words, what that means for its user.
@@ -72,21 +87,26 @@ def probe(path: Path) -> VideoProbe | None:
             return None
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        frames, times, end, error = 0, [], None, None
+        frames, first, last, end, error = 0, None, None, None, None
+        keyframes: list[Fraction] = []
         try:
             for packet in container.demux(video):
                 if packet.size == 0:  # the demuxer's empty flush packet is not a frame
                     continue
                 frames += 1
+                if frames > max_frames:
+                    break
                 if packet.pts is not None:
                     at = packet.pts * video.time_base
-                    times.append((at, packet.is_keyframe))
+                    first = at if first is None else min(first, at)
+                    last = at if last is None else max(last, at)
+                    if packet.is_keyframe:
+                        keyframes.append(at)
                     stop = at + frame_length(packet, video)
                     end = stop if end is None else max(end, stop)
         except av.error.FFmpegError as demux_error:
             log.warning("event=truncated_video packets=%d error=%r", frames, str(demux_error))
             error = demux_error
-        first = min((at for at, _ in times), default=None)
         return VideoProbe(
             demuxer=container.format.name,
             video_codec=video.codec_context.name,
@@ -95,11 +115,12 @@ def probe(path: Path) -> VideoProbe | None:
             height=video.codec_context.height,
             frames=frames,
             first=first,
-            last=max((at for at, _ in times), default=None),
+            last=last,
             end=end if end is not None else Fraction(0),
-            keyframes=sorted(at - first for at, key in times if key) if first is not None else [],
+            keyframes=sorted(at - first for at in keyframes) if first is not None else [],
             frame_duration=1 / Fraction(video.average_rate or video.guessed_rate or DEFAULT_RATE),
             error=error,
+            over_budget=frames > max_frames,
         )
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def probe_clip(path: Path, settings: Settings) -> ClipInfo:
     """Check that `path` is a video the worker may process and count its frames."""
     try:
-        found = probe(path)
+        found = probe(path, max_frames=clip_max_frames(settings))
     except av.error.FFmpegError as error:
         raise media_error("the clip is not a readable video", error) from error
     if found is None:
@@ -58,28 +58,29 @@ def probe_clip(path: Path, settings: Settings) -> ClipInfo:
     )
 
 
+def clip_max_frames(settings: Settings) -> int:
+    return math.floor(settings.clip_max_seconds * settings.clip_max_fps)
+
+
 def _check_length(found: VideoProbe, settings: Settings) -> None:
     """Refuse clips longer than the limit, faster than the fps limit, or with more frames
-    than both allow."""
+    than both allow together (the probe stopped there; the rate over the frames it saw
+    is checked first, so the budget is left for clips whose packets carry no timestamps)."""
     span = float(found.span)
     if span > settings.clip_max_seconds:
         raise BadMedia(
             f"the clip lasts {span:.1f} s, over the limit of {settings.clip_max_seconds:g} s",
             code="clip_too_long",
         )
-    # Frames over the time they span, with a frame of slack for timestamp rounding: the
-    # frame budget alone lets a short clip pack any rate (480 frames in 2 s).
-    if found.first is not None and found.frames - 1 > settings.clip_max_fps * span + 1:
-        rate = (found.frames - 1) / span if span > 0 else math.inf
+    if found.faster_than(settings.clip_max_fps):
         raise BadMedia(
-            f"the clip runs at {rate:.0f} frames per second, over the limit of "
+            f"the clip runs at {found.frame_rate:.0f} frames per second, over the limit of "
             f"{settings.clip_max_fps:g}",
             code="frame_rate_too_high",
         )
-    max_frames = settings.clip_max_seconds * settings.clip_max_fps
-    if found.frames > max_frames:
+    if found.over_budget:
         raise BadMedia(
-            f"the clip has {found.frames} frames, over the limit of {max_frames:.0f} "
+            f"the clip has more than {clip_max_frames(settings)} frames, the limit "
             f"({settings.clip_max_fps:g} fps for {settings.clip_max_seconds:g} s)",
             code="too_many_frames",
         )
