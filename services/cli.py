@@ -93,7 +93,8 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 
         uvicorn.run("services.api.app:create_app", factory=True, host=settings.api_host,
                     port=settings.api_port, workers=settings.api_workers, log_level=settings.log_level.lower(),
-                    access_log=settings.log_level.upper() == "DEBUG")
+                    access_log=settings.log_level.upper() == "DEBUG", proxy_headers=True,
+                    forwarded_allow_ips=settings.api_forwarded_allow_ips)
     elif args.command == "worker":
         from services.worker.runner import run_worker
 

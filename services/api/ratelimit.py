@@ -8,6 +8,7 @@ allows its own share), so an outage neither opens the API to floods nor takes it
 """
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -104,9 +105,22 @@ def stream_limit(settings: Settings) -> Limit:
 
 
 def client_address(scope: Scope) -> str:
-    """The peer as uvicorn reports it (X-Forwarded-For is honoured only from trusted proxies)."""
+    """Who the per-address limits count: the client as uvicorn reports it (from
+    X-Forwarded-For only when the peer is in `api_forwarded_allow_ips`), an IPv6 one as its
+    /64, since one subscriber is given a whole /64 and could otherwise take a fresh
+    address, and a fresh budget, for every request."""
     client = scope.get("client")
-    return client[0] if client else "unknown"
+    if not client:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:  # a name, as a test client or a Unix socket reports it
+        return client[0]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)
 
 
 def token_subject(token: str) -> str:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # uvicorn worker processes behind `sharpr api`: one per core the API may use.
     api_workers: int = Field(default=1, ge=1)
+    # Peers whose X-Forwarded-For `sharpr api` believes (addresses or networks, comma
+    # separated; uvicorn's FORWARDED_ALLOW_IPS): the ingress or load balancer in front of it.
+    # Everyone else's header is ignored; behind an unlisted proxy all clients share its
+    # address and every per-address limit with it.
+    api_forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: list[str] = Field(
         default=["chrome-extension://*", "http://127.0.0.1:8000", "http://localhost:8000"]
     )
