@@ -47,3 +47,13 @@ def test_public_address_passes(url):
 def test_6to4_metadata_url_is_refused_by_the_api(api):
     response = api.post("/v1/videos", json={"url": REFUSED["6to4 embedding the metadata address"]})
     assert response.status_code == 400 and response.json()["error"]["code"] == "url_forbidden"
+
+
+def test_an_unknown_name_and_an_internal_one_get_the_same_answer():
+    """Told apart, the answers were an oracle of which internal names exist."""
+    answers = []
+    for host in ("no-such-host.invalid", "localhost"):
+        with pytest.raises(BadRequest) as refused:
+            check_url(f"http://{host}/video.mp4", [])
+        answers.append((refused.value.code, refused.value.message.replace(host, "HOST")))
+    assert answers[0] == answers[1] == ("url_forbidden", "HOST does not resolve to a public address")

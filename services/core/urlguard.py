@@ -8,10 +8,13 @@ the check and the connection (rebinding) cannot either.
 """
 
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
 
 from services.core.errors import BadRequest
+
+log = logging.getLogger(__name__)
 
 # Cloud metadata addresses that are not all covered by link-local checks.
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -77,11 +80,19 @@ def _allowed(host: str, address: Address, allow: list[str]) -> bool:
 
 
 def resolve(host: str) -> list[Address]:
+    """Every address `host` resolves to; `refused` if it resolves to none."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as error:
-        raise BadRequest(f"cannot resolve host {host!r}", code="url_unresolvable") from error
+        log.info("event=url_refused host=%r reason=unresolvable", host)
+        raise refused(host) from error
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def refused(host: str) -> BadRequest:
+    """One answer for a name that does not resolve and one that resolves inside: two
+    answers would let anyone list our internal names by asking. The log says which."""
+    return BadRequest(f"{host} does not resolve to a public address", code="url_forbidden")
 
 
 def check_url(url: str, allow: list[str]) -> Address:
@@ -95,5 +106,6 @@ def check_url(url: str, allow: list[str]) -> Address:
     for address in addresses:
         if is_internal(address) and not _allowed(host, address, allow):
             # Not which address: that would make the guard a way to map internal names.
-            raise BadRequest(f"{host} resolves to a private or internal address", code="url_forbidden")
+            log.info("event=url_refused host=%r reason=internal", host)
+            raise refused(host)
     return addresses[0]
