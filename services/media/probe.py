@@ -74,7 +74,7 @@ class VideoProbe:
         return self.demuxer.endswith("_pipe") or self.demuxer == "image2"
 
 
-def probe(path: Path, max_frames: int) -> VideoProbe | None:
+def probe(path: Path, max_frames: float) -> VideoProbe | None:
     """Demux `path`'s first video track, up to `max_frames` frames and one more (then
     `over_budget`: a file of millions of tiny packets stops there, not at the end of the
     disk); None if it has none. Only keyframe times are kept, so memory follows them.

@@ -5,7 +5,6 @@ The header may lie, so every limit is checked against what demuxing the packets 
 """
 
 import logging
-import math
 from pathlib import Path
 
 import av
@@ -58,8 +57,10 @@ def probe_clip(path: Path, settings: Settings) -> ClipInfo:
     )
 
 
-def clip_max_frames(settings: Settings) -> int:
-    return math.floor(settings.clip_max_seconds * settings.clip_max_fps)
+def clip_max_frames(settings: Settings) -> float:
+    """Frames the length and rate limits allow together (infinite for `sharpr upscale` of a
+    whole file, which has no length limit)."""
+    return settings.clip_max_seconds * settings.clip_max_fps
 
 
 def _check_length(found: VideoProbe, settings: Settings) -> None:
@@ -80,7 +81,7 @@ def _check_length(found: VideoProbe, settings: Settings) -> None:
         )
     if found.over_budget:
         raise BadMedia(
-            f"the clip has more than {clip_max_frames(settings)} frames, the limit "
+            f"the clip has more than {clip_max_frames(settings):.0f} frames, the limit "
             f"({settings.clip_max_fps:g} fps for {settings.clip_max_seconds:g} s)",
             code="too_many_frames",
         )
