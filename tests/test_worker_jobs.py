@@ -1,6 +1,11 @@
 """The upscale job end to end through the real S3 server, Redis and RQ."""
 
 
+import asyncio
+import threading
+import time
+
+import httpx
 import pytest
 import torch
 from rq import Queue, Retry
@@ -10,11 +15,14 @@ from services.core import jobqueue, keys
 from services.core.capacity import fleet_capacity
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
 from services.core.schemas import ClipState, Enhancement, Size, Tier
-from services.core.settings import get_settings
+from services.core.settings import Settings, get_settings
+from services.core.storage import open_store
 from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
+from services.packager.jobs import package_clip
 from services.worker import jobs
 from services.worker.upscaler import Upscaler, load_upscaler
+from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
 from tests.stream_checks import assert_complete_playlist
@@ -298,3 +306,44 @@ def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(setting
     wall = store.get_clip(stream_id, 0).timings["wall"]
     assert (rate.mode, rate.tier, rate.scale, rate.workers) == ("anime", "quality", 2, 1)
     assert rate.input_pixels_per_second == pytest.approx(frames * 64 * 36 / wall, rel=0.01)
+
+
+def test_a_stream_deleted_mid_clip_stays_deleted(settings, redis, tmp_path, api):
+    """DELETE while the worker is in the clip's model and a part is already public: the
+    worker stops at its next part, the packager triggers it queued publish nothing, and what
+    either wrote after the delete is removed again. Before, the worker went on, the packager
+    wrote the record and the playlist back, and the deleted stream played again."""
+    stream = api.post("/v1/streams", json={}).json()
+    clip_file = tmp_path / "rec.webm"
+    write_clip(clip_file, seconds=6, width=320, height=180, fps=15)
+    store, stream_id = registered_clip(settings, redis, tmp_path, clip_file, stream_id=stream["id"])
+    playlist_url = f"{settings.s3_browser_url}/{keys.playlist_key(stream_id)}"
+    seen = {}
+
+    def delete_once_a_part_is_public() -> None:
+        deadline = time.monotonic() + 60
+        while store.part_counts(stream_id, [0])[0] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        package_clip(stream_id, 0)  # as the packager does with the part's trigger
+        seen["public"] = httpx.get(playlist_url).status_code
+        seen["deleted"] = api.delete(f"/v1/streams/{stream_id}", headers=auth(stream["token"])).status_code
+
+    deleter = threading.Thread(target=delete_once_a_part_is_public)
+    deleter.start()
+    run_queues(redis, UPSCALE_QUEUE)  # RQ's worker wants the main thread
+    deleter.join(60)
+    run_queues(redis, PACKAGE_QUEUE)  # what the parts published meanwhile triggered
+
+    assert seen == {"public": 200, "deleted": 204}
+    assert httpx.get(playlist_url).status_code in (403, 404)
+    assert object_keys(settings, keys.stream_prefix(stream_id)) == []
+    assert redis.keys(f"sharpr:stream:{stream_id}*") == []
+    assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "finished"  # no retry
+
+
+def object_keys(settings: Settings, prefix: str) -> list[str]:
+    async def listed() -> list[str]:
+        async with open_store(settings) as store:
+            return await store.list_keys(prefix)
+
+    return asyncio.run(listed())

@@ -138,6 +138,11 @@ def redis_stream_lock(stream_id: str) -> str:
     return f"{REDIS_PREFIX}:lock:stream:{stream_id}"
 
 
+def redis_deleted(stream_id: str) -> str:
+    """Set when a stream is removed, so jobs still running for it stop writing."""
+    return f"{REDIS_PREFIX}:deleted:{stream_id}"
+
+
 def redis_enqueue_lock(job_id: str) -> str:
     """Held while one caller checks for RQ job `job_id` and enqueues it."""
     return f"{REDIS_PREFIX}:lock:enqueue:{job_id}"

@@ -26,6 +26,7 @@ from services.core.hls_playlist import render_playlist, target_duration
 from services.core.jobqueue import redis_client
 from services.core.live_source import LiveSource, start_following
 from services.core.playlist_record import Segment
+from services.core.retention import StreamDeleted, check_not_deleted, remove_leftovers
 from services.core.schemas import Enhancement, StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
@@ -67,6 +68,10 @@ def ingest_video(stream_id: str) -> None:
     except SharprError as error:
         fail_stream(streams, stream_id, error.code, error.message)
         return
+    except StreamDeleted:
+        log.info("event=ingest_stopped stream=%s reason=deleted", stream_id)
+        asyncio.run(remove_leftovers(settings, streams, stream_id))
+        return
     except av.error.FFmpegError as error:  # the video itself: another attempt cannot help
         bad = media_error("the video cannot be decoded", error)
         log.warning("event=bad_media stream=%s error=%r", stream_id, str(error))
@@ -99,7 +104,7 @@ async def _ingest(
                     log.info("event=live_source_already_followed stream=%s", stream_id)
                 return None
         source, info = await asyncio.to_thread(_normalize, source, tmp, settings)
-        await _publish_original(store, stream_id, source, tmp, settings)
+        await _publish_original(store, streams, stream_id, source, tmp, settings)
         clips = await asyncio.to_thread(split, source, tmp, plan_cuts(info, settings.clip_seconds))
         for seq, clip in enumerate(clips):
             key = keys.input_key(stream_id, seq, "mp4")
@@ -156,7 +161,9 @@ def _normalize(source: Path, tmp: Path, settings: Settings) -> tuple[Path, Video
     return encoded, probe_source(encoded, settings)
 
 
-async def _publish_original(store: ObjectStore, stream_id: str, source: Path, tmp: Path, settings: Settings) -> None:
+async def _publish_original(
+    store: ObjectStore, streams: StreamStore, stream_id: str, source: Path, tmp: Path, settings: Settings
+) -> None:
     """The source as its own finished playlist, on the same timeline as the enhanced one."""
     folder = tmp / "original"
     folder.mkdir()
@@ -175,6 +182,7 @@ async def _publish_original(store: ObjectStore, stream_id: str, source: Path, tm
     target = max(target_duration(settings.segment_seconds), *(math.ceil(s.duration) for s in segments))
     text = render_playlist(segments, target=target, ended=True)
     await store.put_bytes(keys.original_playlist_key(stream_id), text.encode(), cache_control=PLAYLIST_CACHE_CONTROL)
+    check_not_deleted(streams, stream_id)
     log.info("event=original_published stream=%s segments=%d seconds=%.3f", stream_id, len(segments), clip.duration)
 
 

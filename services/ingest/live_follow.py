@@ -36,6 +36,7 @@ from services.core.live_source import (
     save_live_source,
 )
 from services.core.playlist_record import Segment
+from services.core.retention import StreamDeleted, check_not_deleted, remove_leftovers
 from services.core.schemas import Stream, StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
@@ -77,6 +78,10 @@ def follow_live(stream_id: str) -> None:
             source = asyncio.run(Follower(settings, streams, stream_id, lease).run(started))
         except LeaseLost:  # another run took over; it schedules the next one
             log.warning("event=follow_stopped stream=%s reason=lease_lost", stream_id)
+            return
+        except StreamDeleted:
+            log.info("event=follow_stopped stream=%s reason=deleted", stream_id)
+            asyncio.run(remove_leftovers(settings, streams, stream_id))
             return
         except SharprError as error:  # the source itself cannot be followed (encrypted, forbidden)
             fail_stream(streams, stream_id, error.code, error.message)
@@ -236,6 +241,7 @@ class Follower:
                                discontinuity_sequence=record.discontinuity_sequence, sliding=True)
         await store.put_bytes(keys.original_playlist_key(self.stream_id), text.encode(),
                               cache_control=PLAYLIST_CACHE_CONTROL)
+        check_not_deleted(self.streams, self.stream_id)
 
     async def _close_original(self, store: ObjectStore, source: LiveSource) -> None:
         if not source.original.ended:

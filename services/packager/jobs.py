@@ -41,6 +41,7 @@ from services.core.playlist_record import (
     playlist_writer_lock,
     save_playlist_record,
 )
+from services.core.retention import StreamDeleted, check_not_deleted, remove_leftovers
 from services.core.schemas import StreamState
 from services.core.settings import Settings, get_settings
 from services.core.storage import (
@@ -66,7 +67,11 @@ def package_clip(stream_id: str, seq: int | None) -> None:
     # clip states before this trigger's clip was encoded, so this run must follow it.
     with playlist_writer_lock(redis, stream_id) as lock:
         streams = StreamStore(redis, settings.stream_ttl_seconds)
-        asyncio.run(StreamPackager(settings, streams, lock, stream_id).publish(trigger=seq))
+        try:
+            asyncio.run(StreamPackager(settings, streams, lock, stream_id).publish(trigger=seq))
+        except StreamDeleted:
+            log.info("event=packaging_stopped stream=%s reason=deleted", stream_id)
+            asyncio.run(remove_leftovers(settings, streams, stream_id))
 
 
 def _record_progress(record: PlaylistRecord) -> None:
@@ -208,6 +213,7 @@ class StreamPackager:
         record = record.model_copy(update={"ended": True})
         await self._write_playlist(store, record)
         await write_download(store, self.stream_id, [(s.seq, s.part) for s in record.segments])
+        check_not_deleted(self.streams, self.stream_id)
         mark_stream_ended(self.streams, self.stream_id)
         self._save(record)
         log.info("event=stream_ended stream=%s segments=%d seconds=%.3f",
@@ -217,15 +223,19 @@ class StreamPackager:
         """One whole-object put: readers see the old playlist or the new one, never half.
 
         The lock is re-armed first; if it expired and another packager took the stream
-        over, this raises instead of overwriting that packager's playlist.
+        over, this raises instead of overwriting that packager's playlist. A stream deleted
+        meanwhile stops the run before the put, or after it (`StreamDeleted`).
         """
         self.lock.reacquire()
+        check_not_deleted(self.streams, self.stream_id)
         text = render_playlist(
             record.segments, target=self.target, ended=record.ended, sliding=self.sliding,
             media_sequence=record.media_sequence, discontinuity_sequence=record.discontinuity_sequence,
         )
         await store.put_bytes(keys.playlist_key(self.stream_id), text.encode(),
                               cache_control=PLAYLIST_CACHE_CONTROL)
+        check_not_deleted(self.streams, self.stream_id)
 
     def _save(self, record: PlaylistRecord) -> None:
         save_playlist_record(self.streams.redis, self.stream_id, record, self.settings.stream_ttl_seconds)
+        check_not_deleted(self.streams, self.stream_id)  # the record written back after a delete goes again

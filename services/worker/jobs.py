@@ -35,7 +35,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import BaseTimeoutException
 
-from services.core import capacity, keys
+from services.core import capacity
 from services.core.clip_transitions import (
     fail_clip,
     mark_encoded,
@@ -46,12 +46,13 @@ from services.core.clip_transitions import (
 from services.core.errors import BadMedia, SharprError, media_error, without_server_details
 from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
-from services.core.schemas import ClipPart, ClipState, Enhancement, Mode, Size, Tier
+from services.core.retention import StreamDeleted, remove_leftovers
+from services.core.schemas import ClipState, Enhancement, Mode, Size, Tier
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from services.core.streams import StreamStore
 from services.core.tiers import allowed_tiers
-from services.media.parts import PartFile
+from services.worker.part_publisher import PartNotPublished, PartPublisher
 from services.worker.pipeline import OutputSize, ProgressCallback, TranscodeResult, transcode
 from services.worker.upscaler import ResizeUpscaler, clip_enhancement, load_upscaler
 
@@ -105,6 +106,10 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
             bad = error if isinstance(error, BadMedia) else media_error("the clip cannot be decoded", error)
             log.warning("event=bad_media stream=%s seq=%d error=%r", stream_id, seq, str(error))
             _fail_clip(redis, settings, stream_id, seq, bad.code, bad.message)
+            return
+        except StreamDeleted:
+            log.info("event=clip_stopped stream=%s seq=%d reason=deleted", stream_id, seq)
+            asyncio.run(remove_leftovers(settings, store, stream_id))
             return
     mark_encoded(
         store, clip, duration=result.duration, width=result.width, height=result.height,
@@ -199,41 +204,6 @@ def _details(kind: type[BaseException], error: BaseException) -> str:
     return "".join(traceback.format_exception_only(kind, error)).strip()
 
 
-class PartNotPublished(Exception):
-    """Storing or recording a part failed: RQ retries the clip, the resize would not help."""
-
-
-class PartPublisher:
-    """Publishes each part of one clip as the encoder finishes it: the MP4 to S3, the part
-    onto the clip's record, then a packaging trigger, in that order, so the packager never
-    reads a part that is not stored.
-
-    Parts an earlier attempt published are left as they are (the encoder cuts parts on the
-    same grid every time), so a retry or the resize fallback adds only the rest.
-    """
-
-    def __init__(self, settings: Settings, redis: Redis, store: StreamStore, stream_id: str, seq: int) -> None:
-        self.settings, self.redis, self.store = settings, redis, store
-        self.stream_id, self.seq = stream_id, seq
-        self.published = store.part_counts(stream_id, [seq])[seq]
-        self.enhanced = True
-
-    def __call__(self, part: PartFile) -> None:
-        if part.index < self.published:
-            return
-        try:
-            asyncio.run(_upload(self.settings, keys.output_part_key(self.stream_id, self.seq, part.index), part.path))
-            self.store.add_part(self.stream_id, self.seq, ClipPart(
-                n=part.index, start=part.start, enhanced=self.enhanced, published_at=time.time(),
-            ))
-            enqueue_package(self.redis, self.settings, self.stream_id, self.seq, part=part.index)
-        except Exception as error:
-            raise PartNotPublished(f"part {part.index} not published: {error!r}") from error
-        self.published = part.index + 1
-        log.info("event=part_published stream=%s seq=%d part=%d start=%.3f enhanced=%s",
-                 self.stream_id, self.seq, part.index, part.start, self.enhanced)
-
-
 def _upscale(
     source: Path, output: Path, enhancement: Enhancement, settings: Settings,
     progress: ProgressCallback, output_size: OutputSize, parts: PartPublisher, *, use_model: bool,
@@ -247,7 +217,7 @@ def _upscale(
                              output_size=output_size), False
         # The clip, not the model: a resize would fail too. A part not published: RQ retries.
         # RQ's timeout: the attempt is over, and a resize inside it would run unbounded.
-        except (BadMedia, av.error.FFmpegError, PartNotPublished, BaseTimeoutException):
+        except (BadMedia, av.error.FFmpegError, PartNotPublished, BaseTimeoutException, StreamDeleted):
             raise
         except Exception:
             log.exception("event=model_failed stream=%s seq=%d parts_done=%d fallback=resize",
@@ -289,8 +259,3 @@ def _fail_clip(redis: Redis, settings: Settings, stream_id: str, seq: int, code:
 async def _download(settings: Settings, key: str, path: Path) -> None:
     async with open_store(settings) as store:
         await store.download_file(key, path)
-
-
-async def _upload(settings: Settings, key: str, path: Path) -> None:
-    async with open_store(settings) as store:
-        await store.put_file(key, path)
