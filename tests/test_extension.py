@@ -134,6 +134,20 @@ def test_options_page_saves_the_model_setting(browser, extension_url):
     wait_until(lambda: model.input_value() == "fast", 10, "the saved Model shown again")
 
 
+
+def test_options_page_refuses_a_remote_server_over_plain_http(browser, extension_url):
+    """The token and every recorded clip go to that server: in the clear only on this machine."""
+    page = browser.new_page()
+    page.goto(extension_url("options.html"))
+    server = page.locator("[name=apiBaseUrl]")
+    wait_until(lambda: server.input_value() == "http://127.0.0.1:8000", 10, "the stored options filled in")
+    server.fill("http://sharpr.example.com:8000")
+    page.get_by_role("button", name="Save").click()
+    wait_in_page(page, "document.getElementById('saved').textContent.startsWith('Not saved.')", 10)
+    assert "https" in page.locator("#saved").inner_text()
+    stored = page.evaluate("chrome.storage.sync.get('apiBaseUrl')")
+    assert stored.get("apiBaseUrl") != "http://sharpr.example.com:8000"  # not stored
+
 RECORD_AND_UPLOAD = """
 async ({ apiUrl, width, height, clipSeconds, seconds }) => {
   const { SharprApi } = await import('./lib/api-client.js');

@@ -11,6 +11,7 @@ import {
   startRung,
 } from './lib/capture-size.js';
 import { CroppedCapture } from './lib/cropped-capture.js';
+import { fromExtensionPage, fromThisExtension } from './lib/messages.js';
 import { ClipRecorder } from './lib/recorder.js';
 import { ClipUploader } from './lib/uploader.js';
 import { pickVideo, toFramePixels } from './lib/video-geometry.js';
@@ -202,6 +203,14 @@ function finish(error = null) {
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message.target !== 'offscreen') return false;
+  // Geometry comes from the finder inside web pages; the rest only from the service worker.
+  const allowed = message.type === 'video-geometry'
+    ? fromThisExtension(sender, chrome.runtime.id)
+    : fromExtensionPage(sender, chrome.runtime.id, chrome.runtime.getURL(''));
+  if (!allowed) {
+    console.warn(`sharpr: event=message_refused type=${message.type} from=${sender.url}`);
+    return false;
+  }
   if (message.type === 'video-geometry') {
     reports.set(`${sender.tab?.id}/${sender.frameId}`, { ...message.data, at: Date.now() });
     sendResponse({ ok: true }); // the finder stops once nobody answers

@@ -1,7 +1,7 @@
 // The options page: reads and writes the user's choices in chrome.storage.sync, and asks for
 // access to a server that is not on this machine (only local servers are granted up front).
 
-import { normalizeOptions } from './lib/options.js';
+import { apiBaseUrlProblem, normalizeOptions } from './lib/options.js';
 import { readOptions } from './lib/session-store.js';
 
 const form = document.getElementById('options');
@@ -18,6 +18,11 @@ function fill(options) {
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const data = new FormData(form);
+  const problem = apiBaseUrlProblem(data.get('apiBaseUrl'));
+  if (problem) {
+    saved.textContent = `Not saved. ${problem}`;
+    return;
+  }
   const options = normalizeOptions({ ...Object.fromEntries(data), dimLift: data.has('dimLift') });
   const origin = `${new URL(options.apiBaseUrl).origin}/*`;
   // Called from the click, so Chrome can show its permission prompt; CORS still works if refused.

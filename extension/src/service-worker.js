@@ -4,23 +4,23 @@
 // Messages are {type, target: 'service-worker', data}.
 
 import { SharprApi } from './lib/api-client.js';
+import { fromExtensionPage, serialQueue } from './lib/messages.js';
 import { enhancementBody } from './lib/options.js';
-import { CAPTURE_KEY, IDLE_CAPTURE, readCapture, readOptions, readStream, writeStream } from './lib/session-store.js';
+import { ACTIVE_STATES, CAPTURE_KEY, claimStart, readCapture, readOptions, readStream, writeStream } from './lib/session-store.js';
 import { classifyUrl } from './lib/url-kind.js';
 
 const OFFSCREEN_URL = 'offscreen.html';
-const ACTIVE_STATES = new Set(['starting', 'recording', 'stopping']);
 
-// Writes to the capture record are read-modify-write; chaining them keeps concurrent clip
-// events from overwriting each other. This is a lock, not state: losing it loses nothing.
-let captureWrites = Promise.resolve();
+// Writes to the capture record are read-modify-write; queueing them keeps concurrent clip
+// events from overwriting each other, and one failed write does not stop the ones after
+// it. This is a lock, not state: losing it loses nothing.
+const serially = serialQueue();
 function updateCapture(change) {
-  captureWrites = captureWrites.then(async () => {
+  return serially(async () => {
     const next = change(await readCapture());
     await chrome.storage.session.set({ [CAPTURE_KEY]: next });
     return next;
   });
-  return captureWrites;
 }
 
 function fail(code, message) {
@@ -41,14 +41,18 @@ function openPlayer(streamId) {
 
 /** Popup asked to enhance `tab`: YouTube goes to server-side ingest, anything else is captured. */
 async function startForTab({ tabId, url }) {
-  const current = await readCapture();
-  if (ACTIVE_STATES.has(current.state)) return current;
+  let claimed = false;
+  await updateCapture((capture) => {
+    const next = claimStart(capture, tabId);
+    claimed = next !== null;
+    return next ?? capture;
+  });
+  if (!claimed) return readCapture(); // a second click while the first one starts: one capture
   const route = classifyUrl(url);
   if (route.kind === 'unsupported') return fail('unsupported_page', route.reason);
 
   const options = await readOptions();
   const api = new SharprApi(options.apiBaseUrl);
-  await chrome.storage.session.set({ [CAPTURE_KEY]: { ...IDLE_CAPTURE, state: 'starting', tabId } });
   try {
     if (route.kind === 'youtube') {
       const video = await api.createVideo(route.url, enhancementBody(options));
@@ -141,8 +145,12 @@ const HANDLERS = {
   'recording-ended': recordingEnded,
 };
 
-chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message.target !== 'service-worker') return false;
+  if (!fromExtensionPage(sender, chrome.runtime.id, chrome.runtime.getURL(''))) {
+    console.warn(`sharpr: event=message_refused type=${message.type} from=${sender.url}`);
+    return false;
+  }
   const handler = HANDLERS[message.type];
   if (!handler) {
     console.warn(`sharpr: unknown message type=${message.type}`);

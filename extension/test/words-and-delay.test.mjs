@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { decideRecovery, MAX_RECOVERIES_PER_WINDOW } from '../src/lib/error-recovery.js';
 import { delayBehindLive, formatDelay } from '../src/lib/live-delay.js';
-import { DEFAULT_OPTIONS, enhancementBody, normalizeOptions } from '../src/lib/options.js';
+import { DEFAULT_OPTIONS, apiBaseUrlProblem, enhancementBody, normalizeOptions } from '../src/lib/options.js';
 import { describeCapture, describeError, describePace, describeTier } from '../src/lib/status-text.js';
 
 test('delay behind live counts from the capture start when there is one', () => {
@@ -55,4 +55,16 @@ test('the model, the capture size and whether the server keeps up are told in wo
   assert.match(describePace({ size: { width: 256, height: 144, fps: 12, tier: 'fast' }, fallingBehind: true }), /falling behind/);
   assert.equal(describeTier('quality'), 'Quality model');
   assert.match(describeError({ code: 'protected_video', message: 'the picture is black' }), /protected \(DRM\)/);
+});
+
+test('the API is reached over https, or over plain http only on this machine', () => {
+  for (const local of ['http://127.0.0.1:8000', 'http://localhost:8000', 'http://[::1]:8000', 'http://127.0.0.2', 'https://sharpr.example']) {
+    assert.equal(apiBaseUrlProblem(local), null, local);
+    assert.equal(normalizeOptions({ apiBaseUrl: local }).apiBaseUrl, new URL(local).origin, local);
+  }
+  for (const remote of ['http://sharpr.example:8000', 'http://192.168.1.5:8000', 'http://127.0.0.1.example.com']) {
+    assert.match(apiBaseUrlProblem(remote), /over https/, remote);
+    assert.equal(normalizeOptions({ apiBaseUrl: remote }).apiBaseUrl, DEFAULT_OPTIONS.apiBaseUrl, remote); // a stored one is not used
+  }
+  assert.match(apiBaseUrlProblem('not a url'), /not a URL/);
 });

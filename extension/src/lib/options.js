@@ -18,14 +18,32 @@ export const DEFAULT_OPTIONS = Object.freeze({
   colorVisionStrength: 1.0,
 });
 
+const isLoopback = (hostname) => hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+
+/**
+ * Why `raw` cannot be the API's address, or null if it can: https anywhere, plain http only
+ * to this machine, since the stream token and every recorded clip travel to it.
+ */
+export function apiBaseUrlProblem(raw) {
+  let url;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'The server address is not a URL (for example https://sharpr.example.com).';
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))) return null;
+  if (url.protocol === 'http:') return 'A server on another machine must be reached over https: plain http would send your recordings and token in the clear.';
+  return 'The server address must start with https:// (or http:// for this machine).';
+}
+
 /** Stored (possibly stale or partial) options -> complete, valid options. */
 export function normalizeOptions(stored = {}) {
   const merged = { ...DEFAULT_OPTIONS, ...stored };
   let apiBaseUrl = DEFAULT_OPTIONS.apiBaseUrl;
-  try {
+  if (apiBaseUrlProblem(merged.apiBaseUrl) === null) {
     const url = new URL(merged.apiBaseUrl);
-    if (url.protocol === 'http:' || url.protocol === 'https:') apiBaseUrl = url.origin + url.pathname.replace(/\/+$/, '');
-  } catch { /* keep the default */ }
+    apiBaseUrl = url.origin + url.pathname.replace(/\/+$/, '');
+  }
   const strength = Number(merged.colorVisionStrength);
   return {
     apiBaseUrl,

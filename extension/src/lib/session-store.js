@@ -13,7 +13,15 @@ export const IDLE_CAPTURE = Object.freeze({
   state: 'idle', tabId: null, streamId: null, error: null, clips: {}, size: null, fallingBehind: false, lag: null,
 });
 
+export const ACTIVE_STATES = new Set(['starting', 'recording', 'stopping']);
+
 export const streamKey = (id) => `stream:${id}`;
+
+/** The capture record once a start for `tabId` is claimed, or null while one is active:
+ * applied inside the one queue of capture writes, so two clicks start one capture. */
+export function claimStart(capture, tabId) {
+  return ACTIVE_STATES.has(capture.state) ? null : { ...IDLE_CAPTURE, state: 'starting', tabId };
+}
 
 export async function readCapture() {
   const { [CAPTURE_KEY]: capture } = await chrome.storage.session.get(CAPTURE_KEY);
