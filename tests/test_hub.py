@@ -98,7 +98,10 @@ def test_uploaded_mp4_plays_side_by_side_with_wipe_and_download(page, tmp_path):
     link = page.get_by_role("link", name="Download MP4")
     link.wait_for(state="visible", timeout=WAIT_MS)
     assert page.locator("#clips li span").all_inner_texts() == ["Clip 1: ready · Fast model", "Clip 2: ready · Fast model"]
-    response = httpx.get(link.evaluate("a => a.href"), follow_redirects=True)
+    href = link.evaluate("a => a.href")
+    token = grant.value.response().json()["token"]
+    assert token not in href and "/download" not in href  # a signed storage link, not the stream's secret
+    response = httpx.get(href, follow_redirects=True)
     assert response.status_code == 200
     (tmp_path / "enhanced.mp4").write_bytes(response.content)
     with av.open(str(tmp_path / "enhanced.mp4")) as container:

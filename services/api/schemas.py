@@ -150,6 +150,11 @@ class StopResult(BaseModel):
     state: StreamState
 
 
+class DownloadLink(BaseModel):
+    url: str = Field(description="A presigned GET of the whole enhanced MP4; it carries no stream token.")
+    expires_in: int = Field(description="Seconds the link may be started within.")
+
+
 class VideoRequest(Enhancement):
     url: HttpUrl = Field(description="A direct MP4/WebM/HLS URL or a YouTube page.")
 

@@ -11,16 +11,18 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import NewStreamQuota, SettingsDep, StoreDep, StreamAuth, StreamsDep
 from services.api.routes.streams import original_playlist_url, playlist_url
-from services.api.schemas import VideoIngesting, VideoUploadGrant
+from services.api.schemas import DownloadLink, VideoIngesting, VideoUploadGrant
 from services.core import keys
 from services.core.errors import BadRequest, Conflict, NotFound
 from services.core.jobqueue import enqueue_ingest
-from services.core.schemas import Enhancement, StreamState
+from services.core.schemas import Enhancement, Stream, StreamState
+from services.core.storage import ObjectStore
 
 router = APIRouter(tags=["videos"])
 
-# Long enough to fetch a few GB on a slow line; the link is the stream token's to give.
-DOWNLOAD_EXPIRY_SECONDS = 3600
+# A signed link is checked when its download starts, so a slow line still fetches it
+# whole; the hub asks for a fresh one on every click.
+DOWNLOAD_EXPIRY_SECONDS = 600
 
 
 @router.post("/v1/videos/uploads", status_code=status.HTTP_201_CREATED, dependencies=[NewStreamQuota])
@@ -62,7 +64,19 @@ async def ingest_uploaded_video(
             response_class=RedirectResponse)
 async def download(stream: StreamAuth, store: StoreDep) -> RedirectResponse:
     """A redirect to the whole enhanced video (MP4), once the stream has ended."""
+    return RedirectResponse(await _signed_download(stream, store), status_code=307)
+
+
+@router.get("/v1/streams/{stream_id}/download-link")
+async def download_link(stream: StreamAuth, store: StoreDep) -> DownloadLink:
+    """The whole enhanced video as a short-lived signed link, for a page to put in an `<a>`:
+    a link to `.../download?token=` would leave the stream's token in the browser's history
+    and in every log the click passes."""
+    return DownloadLink(url=await _signed_download(stream, store), expires_in=DOWNLOAD_EXPIRY_SECONDS)
+
+
+async def _signed_download(stream: Stream, store: ObjectStore) -> str:
     key = keys.download_key(stream.id)
     if stream.state != StreamState.ended or await store.head(key) is None:
         raise NotFound("the enhanced video is ready once the stream has ended", code="download_not_ready")
-    return RedirectResponse(await store.presign_get(key, DOWNLOAD_EXPIRY_SECONDS), status_code=307)
+    return await store.presign_get(key, DOWNLOAD_EXPIRY_SECONDS)

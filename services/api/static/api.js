@@ -46,9 +46,10 @@ function postToStorage(grant, file, onProgress) {
   });
 }
 
-/** The link that redirects to the whole enhanced MP4. */
-export function downloadUrl(stream) {
-  return `/v1/streams/${stream.id}/download?token=${encodeURIComponent(stream.token)}`;
+/** A short-lived signed link to the whole enhanced MP4 (the token stays out of the URL). */
+export async function downloadUrl(stream) {
+  const link = await call(`/v1/streams/${stream.id}/download-link`, { method: "GET", token: stream.token });
+  return link.url;
 }
 
 /** The stream's status: its state and every clip's (or only the `newest` ones), as the

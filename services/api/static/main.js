@@ -66,11 +66,18 @@ function show(stream) {
   }
   followProgress(stream, { list: $("clips"), state: $("state") }, (state) => {
     if (state === "failed") showError(stream);
-    if (state === "ended") {
-      const link = $("download");
-      link.href = downloadUrl(stream);
-      link.hidden = false;
-    }
+    if (state === "ended") showDownload(stream);
+  });
+}
+
+/** The download link, signed for a few minutes; a click after that gets a fresh one. */
+async function showDownload(stream) {
+  const link = $("download");
+  link.href = await downloadUrl(stream);
+  link.hidden = false;
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    window.location.assign(await downloadUrl(stream));
   });
 }
 
