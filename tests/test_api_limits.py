@@ -7,6 +7,7 @@ Real Redis and S3 through the conftest fixtures; limits are lowered per test thr
 import asyncio
 import base64
 import json
+import os
 import re
 import threading
 import time
@@ -23,9 +24,11 @@ from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from services.core import keys, localservers
+from services.core.jobqueue import UPSCALE_QUEUE
 from services.core.settings import Settings, get_settings
 from services.core.storage import open_store
 from tests.api_client import auth, upload_clip
+from tests.conftest import run_queues
 from tests.media import write_clip
 
 MakeApi = Callable[..., TestClient]
@@ -237,6 +240,11 @@ def grant(api: TestClient, stream: dict, seq: int) -> httpx.Response:
     return api.post(f"/v1/streams/{stream['id']}/uploads", json={"seq": seq}, headers=auth(stream["token"]))
 
 
+def register(api: TestClient, stream: dict, seq: int) -> httpx.Response:
+    key = keys.input_key(stream["id"], seq, "webm")
+    return api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": key}, headers=auth(stream["token"]))
+
+
 def test_upload_grants_stop_at_the_clip_limit_and_at_stop(make_api):
     api = make_api(max_clips_per_stream=2)
     stream = new_stream(api)
@@ -260,16 +268,35 @@ def test_upload_grants_are_charged_against_the_stream_byte_budget(make_api, webm
         assert form.status_code == 200, form.text
         files = {"file": ("c.webm", webm.read_bytes(), "video/webm")}
         assert httpx.post(form.json()["url"], data=form.json()["fields"], files=files).status_code == 204
-        key = keys.input_key(stream["id"], seq, "webm")
-        registered = api.post(f"/v1/streams/{stream['id']}/clips", json={"seq": seq, "key": key},
-                              headers=auth(stream["token"]))
-        assert registered.status_code == 202, registered.text
+        if seq < 2:  # clip 2 is uploaded, not registered yet
+            assert register(api, stream, seq).status_code == 202
     full = grant(api, stream, 3)
     assert full.status_code == 413 and error_code(full) == "stream_storage_full"
-    assert grant(api, stream, 2).status_code == 200  # the same clip again: its charge is replaced
+    assert grant(api, stream, 2).status_code == 200  # the same unregistered clip again: its charge is replaced
     assert grant(api, other, 0).status_code == 200  # another stream has its own budget
     time.sleep(expiry + 0.5)  # grants expired: each clip now holds its real size
     assert grant(api, stream, 3).status_code == 200
+
+
+def test_a_registered_clip_gets_no_new_grant_and_an_upload_over_it_is_not_read(make_api, redis, webm):
+    """Reproduced from outside: after registering clip 0 a new grant for it was given and a
+    1 MB random body uploaded over the checked clip, past the byte ledger. Now a registered
+    clip gets no grant, and the worker reads only the object whose ETag was checked, so
+    even the grant given before registration, still valid, cannot swap the clip."""
+    api = make_api()
+    stream = new_stream(api)
+    form = grant(api, stream, 0).json()
+    assert httpx.post(form["url"], data=form["fields"], files={"file": ("c.webm", webm.read_bytes())}).status_code == 204
+    assert register(api, stream, 0).status_code == 202
+
+    again = grant(api, stream, 0)
+    assert again.status_code == 409 and error_code(again) == "clip_exists"
+    swap = httpx.post(form["url"], data=form["fields"], files={"file": ("c.webm", os.urandom(1 << 20))})
+    assert swap.status_code == 204  # S3 itself cannot revoke a grant before it expires
+    run_queues(redis, UPSCALE_QUEUE)
+
+    clip = api.get(f"/v1/streams/{stream['id']}", headers=auth(stream["token"])).json()["clips"][0]
+    assert (clip["state"], clip["error_code"]) == ("failed", "clip_replaced")
 
 
 def test_clip_over_the_byte_limit_is_refused_at_registration(make_api, settings, webm):

@@ -65,6 +65,22 @@ test('a clip already registered by a lost earlier answer counts as registered', 
   assert.deepEqual(events.map((e) => e.type), ['uploading', 'registered']);
 });
 
+test('a retry after a lost registration answer, refused a new grant as registered, counts as registered', async () => {
+  const { fetchImpl, calls } = scriptedFetch((path, _init, sent) => {
+    const grants = sent.filter((call) => call.path.endsWith('/uploads')).length;
+    if (path.endsWith('/uploads')) {
+      return grants === 1 ? { status: 200, body: presigned(3) } : { status: 409, body: { error: { code: 'clip_exists', message: 'clip 3 is already registered' } } };
+    }
+    if (path === '/bucket') return { status: 204 };
+    return new TypeError('Failed to fetch'); // registered, but the answer never came back
+  });
+  const events = [];
+  const uploader = new ClipUploader(new SharprApi('http://api.test', 'tok', fetchImpl), 's1', { onEvent: (e) => events.push(e), retryOptions: noWait });
+  await uploader.enqueue(3, new Blob(['a']));
+  assert.deepEqual(events.map((e) => e.type), ['uploading', 'retrying', 'registered']);
+  assert.equal(calls.filter((call) => call.path === '/bucket').length, 1); // the clip is not uploaded again
+});
+
 test('a clip that keeps failing is reported and the next clip still goes', async () => {
   const { fetchImpl } = scriptedFetch((path, init) => {
     const seq = init.body instanceof FormData ? null : JSON.parse(init.body).seq;

@@ -63,7 +63,7 @@ async def register_uploaded_clip(
     peeked = await store.peek(key, 12)
     if peeked is None:
         raise BadRequest(f"nothing was uploaded at {key}", code="clip_missing")
-    size, magic = peeked
+    size, magic, etag = peeked
     if size == 0:
         raise Unprocessable("the uploaded clip is empty", code="clip_empty")
     if size > settings.clip_max_bytes:
@@ -71,7 +71,7 @@ async def register_uploaded_clip(
     if not looks_like_video(magic, ext):
         raise Unprocessable(f"the upload is not a {ext.upper()} video", code="not_video")
 
-    clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key, tier=tier)
+    clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key, tier=tier, etag=etag)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
     await run_in_threadpool(streams.settle_upload, stream.id, seq, size)

@@ -17,11 +17,13 @@ from services.core.streams import StreamStore
 def register_clip(
     streams: StreamStore, settings: Settings, stream_id: str, seq: int, key: str,
     *, discontinuity: bool = False, source_at: float | None = None, tier: Tier | None = None,
+    etag: str | None = None,
 ) -> Clip | None:
     """Register clip `seq` stored at `key` and queue its upscale; None if `seq` exists.
     A clip cut from a live source says when its segment appeared there (`source_at`, for
     the delay behind the source) and whether the source jumped before it. `tier` is the
-    client's choice for this clip, used when the stream's tier is auto.
+    client's choice for this clip, used when the stream's tier is auto. `etag` pins the
+    uploaded object checked at registration: a later upload over it is not read.
 
     Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
     with the registration, so no clip lands after the playlist's ENDLIST. A repeated
@@ -33,6 +35,7 @@ def register_clip(
         stream_id=stream_id,
         seq=seq,
         key=key,
+        etag=etag,
         state=ClipState.queued,
         discontinuity=discontinuity,
         tier=tier,

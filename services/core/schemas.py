@@ -104,6 +104,9 @@ class Clip(BaseModel):
     stream_id: str
     seq: int
     key: str
+    etag: str | None = Field(
+        None, description="The uploaded object's ETag at registration: the worker reads only that object.",
+    )
     state: ClipState = ClipState.uploaded
     frames_done: int = 0
     frames_total: int | None = None

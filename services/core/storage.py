@@ -100,6 +100,10 @@ def transfer_config(part_bytes: int) -> TransferConfig:
     )
 
 
+class ObjectReplaced(Exception):
+    """The key holds another object than the one asked for (its ETag changed)."""
+
+
 class ObjectStore:
     def __init__(
         self,
@@ -127,9 +131,9 @@ class ObjectStore:
             str(path), self.bucket, key, ExtraArgs=headers, Config=self.transfer
         )
 
-    async def peek(self, key: str, size: int) -> tuple[int, bytes] | None:
-        """(object size, its first `size` bytes), or None if absent: a clip's length and
-        container magic, checked on every registration.
+    async def peek(self, key: str, size: int) -> tuple[int, bytes, str | None] | None:
+        """(object size, its first `size` bytes, its ETag), or None if absent: a clip's
+        length and container magic, checked on every registration, and what it was then.
 
         A presigned GET sent with plain aiohttp: botocore's request pipeline (endpoint
         rules, event hooks, XML parsing) costs about 1.2 ms of CPU per call, this 0.45 ms,
@@ -143,21 +147,28 @@ class ObjectStore:
             if response.status == 404:
                 return None
             if response.status == 416:  # no byte 0 to give: the object is empty
-                return 0, b""
+                return 0, b"", response.headers.get("ETag")
             if response.status not in (200, 206):
                 raise Unavailable(f"object storage answered {response.status}", code="s3_unavailable")
             total = response.headers.get("Content-Range", "").rpartition("/")[2]
             head = await response.read()
-        return (int(total) if total.isdigit() else len(head)), head[:size]
+        return (int(total) if total.isdigit() else len(head)), head[:size], response.headers.get("ETag")
 
-    async def download_file(self, key: str, path: Path) -> None:
-        """Stream an object to disk in chunks (clips can be tens of MB).
+    async def download_file(self, key: str, path: Path, *, if_match: str | None = None) -> None:
+        """Stream an object to disk in chunks (clips can be tens of MB); with `if_match`,
+        only the object of that ETag (`ObjectReplaced` if the key now holds another).
 
         One GET read as it arrives, not aioboto3's managed download: that one adds a HEAD,
         holds each ranged part whole in memory, and turns a missing key's `ClientError`
         into a bare `Exception`.
         """
-        response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        condition = {} if if_match is None else {"IfMatch": if_match}
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key, **condition)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise ObjectReplaced(key) from error
+            raise
         body = response["Body"]
         try:
             with path.open("wb") as out:

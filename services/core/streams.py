@@ -22,6 +22,7 @@ from services.core.errors import Conflict, TooLarge
 from services.core.schemas import Capture, Clip, ClipPart, Enhancement, Size, Stream
 
 NOT_LIVE = -1
+REGISTERED = -2
 # KEYS: stream, clip, clip index, playlist record, activity index; ARGV: clip JSON, TTL, seq,
 # now, stream id. Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone
 # or not live).
@@ -35,13 +36,14 @@ for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, A
 return 1
 """
 
-# KEYS: stream, upload ledger; ARGV: seq, clip max bytes, budget, now, grant expiry, TTL.
+# KEYS: stream, upload ledger, clip index; ARGV: seq, clip max bytes, budget, now, grant expiry, TTL.
 # The ledger maps seq -> "bytes:grant_expires_at". A clip counts the full clip limit while
 # its grant can still be used (its object may yet grow to that), else its settled size.
-# Returns 1 (granted), 0 (over the budget) or NOT_LIVE.
+# Returns 1 (granted), 0 (over the budget), NOT_LIVE or REGISTERED (no grant over a checked clip).
 RESERVE_UPLOAD = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -2 end
 local max, now = tonumber(ARGV[2]), tonumber(ARGV[4])
 local used, settled = 0, ARGV[2]
 local ledger = redis.call('HGETALL', KEYS[2])
@@ -173,11 +175,13 @@ class StreamStore:
         """
         now = time.time()
         granted = self._reserve_upload(
-            keys=[keys.redis_stream(stream_id), keys.redis_upload_ledger(stream_id)],
+            keys=[keys.redis_stream(stream_id), keys.redis_upload_ledger(stream_id), keys.redis_clip_index(stream_id)],
             args=[seq, max_bytes, budget, now, now + expires_in, self.ttl],
         )
         if granted == NOT_LIVE:
             raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
+        if granted == REGISTERED:
+            raise Conflict(f"clip {seq} is already registered: it cannot be uploaded again", code="clip_exists")
         if not granted:
             raise TooLarge(f"the stream has used its storage budget of {budget} bytes", code="stream_storage_full")
 

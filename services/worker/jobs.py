@@ -47,9 +47,9 @@ from services.core.errors import BadMedia, SharprError, media_error, without_ser
 from services.core.frame_counts import add_frame_counts
 from services.core.jobqueue import enqueue_package, enqueue_unenhanced, redis_client
 from services.core.retention import StreamDeleted, remove_leftovers
-from services.core.schemas import ClipState, Enhancement, Mode, Size, Tier
+from services.core.schemas import Clip, ClipState, Enhancement, Mode, Size, Tier
 from services.core.settings import Settings, get_settings
-from services.core.storage import open_store
+from services.core.storage import ObjectReplaced, open_store
 from services.core.streams import StreamStore
 from services.core.tiers import allowed_tiers
 from services.worker.part_publisher import PartNotPublished, PartPublisher
@@ -98,7 +98,13 @@ def _encode_clip(stream_id: str, seq: int, *, use_model: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="sharpr-clip-") as tmp:
         source = Path(tmp) / f"input{Path(clip.key).suffix}"
         output = Path(tmp) / "output.mp4"
-        asyncio.run(_download(settings, clip.key, source))
+        try:
+            asyncio.run(_download(settings, clip, source))
+        except ObjectReplaced:  # uploaded again after its checks, with a grant still valid
+            log.warning("event=clip_replaced stream=%s seq=%d", stream_id, seq)
+            _fail_clip(redis, settings, stream_id, seq, "clip_replaced",
+                       "the clip was uploaded again after it was registered; the new upload is not read")
+            return
         try:
             result, degraded = _upscale(source, output, enhancement, settings, progress, stream_output,
                                         parts, use_model=use_model)
@@ -256,6 +262,7 @@ def _fail_clip(redis: Redis, settings: Settings, stream_id: str, seq: int, code:
     enqueue_package(redis, settings, stream_id, seq)
 
 
-async def _download(settings: Settings, key: str, path: Path) -> None:
+async def _download(settings: Settings, clip: Clip, path: Path) -> None:
+    """The clip's input as registered: the object of the ETag checked then, if it has one."""
     async with open_store(settings) as store:
-        await store.download_file(key, path)
+        await store.download_file(clip.key, path, if_match=clip.etag)

@@ -46,13 +46,14 @@ export class ClipUploader {
   }
 
   async #sendOnce(seq, blob, tier) {
-    const presigned = await this.api.presignUpload(this.streamId, seq, 'webm');
-    await this.api.uploadClip(presigned, blob, `${String(seq).padStart(6, '0')}.webm`);
     try {
+      const presigned = await this.api.presignUpload(this.streamId, seq, 'webm');
+      await this.api.uploadClip(presigned, blob, `${String(seq).padStart(6, '0')}.webm`);
       return await this.api.registerClip(this.streamId, seq, presigned.key, tier);
     } catch (error) {
-      // An earlier attempt registered it and only the answer was lost: that is success.
-      if (error.code === 'clip_exists') return { seq, key: presigned.key, state: 'uploaded' };
+      // An earlier attempt registered it and only the answer was lost: that is success. The
+      // server then grants no new upload for it, or refuses the registration, with this code.
+      if (error.code === 'clip_exists') return { seq, state: 'uploaded' };
       throw error;
     }
   }

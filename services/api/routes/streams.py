@@ -75,7 +75,8 @@ async def grant_upload(
     body: UploadRequest, stream: StreamAuth, settings: SettingsDep, streams: StreamsDep, store: StoreDep
 ) -> UploadGrant:
     """A presigned POST for one clip of a live stream, within its clip count and byte
-    budget; S3 refuses bodies over the clip limit by itself."""
+    budget; S3 refuses bodies over the clip limit by itself. None for a clip already
+    registered (409 `clip_exists`): its checked upload is not to be replaced."""
     check_clip_limit(body.seq, settings)
     await run_in_threadpool(
         streams.reserve_upload, stream.id, body.seq, settings.clip_max_bytes,
