@@ -22,6 +22,7 @@ from tests.live_hls_server import cut_segments, live_hls, write_live_clip
 WIDTH, HEIGHT, FPS, SEGMENT = 64, 36, 15, 2.0
 SECONDS = 14.0
 WAIT_SECONDS = 120
+SPEED = 0.7
 
 
 @pytest.fixture
@@ -83,7 +84,10 @@ def test_live_source_is_enhanced_while_it_plays_and_ends_with_it(live_allowed, s
     stack.wait_for_worker()
     # The source goes live when first asked for: with a window of two, one that started with
     # the test had slid past segment 0 when a loaded CI machine's follower first read it.
-    with live_hls(segments, tmp_path / "site", window=window, clock_waits=True) as site:
+    # It runs at SPEED, a segment every 2.9 s, so a worker sharing two loaded cores still
+    # publishes while it is live (at real time CI once saw the first enhanced segment only
+    # as the 14-s source ended); the stall limit of 3 target durations (6 s) still holds.
+    with live_hls(segments, tmp_path / "site", window=window, clock_waits=True, speed=SPEED) as site:
         stream = follow(stack, site.url)
         seen = watch(live_allowed, stream, site)
 
