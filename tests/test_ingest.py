@@ -4,7 +4,10 @@ A local HTTP server (a thread on 127.0.0.1) stands in for the remote site; every
 is real: yt-dlp's generic extractor, Redis, S3, the RQ jobs, PyAV.
 """
 
+import asyncio
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -18,11 +21,13 @@ from rq.job import Job
 
 from services.core.jobqueue import INGEST_QUEUE, RETRY, enqueue_ingest
 from services.core.settings import Settings, get_settings
+from services.core.streams import StreamStore
 from services.ingest.fetch import Fetcher
 from services.ingest.runner import run_ingest
 from services.ingest.splitter import plan_cuts, probe_source, reencode_reason, split
 from services.media.reencode import reencode
 from services.media.segments import segment_clip
+from services.packager.sweep import sweep
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import huge_header, moving_pattern, write_clip
@@ -425,3 +430,36 @@ def test_hls_playlists_that_cannot_be_read_are_refused_as_unsupported(playlist):
         pick_variant(playlist, "http://example.com/v/index.m3u8")
         media_parts(playlist, "http://example.com/v/index.m3u8")
     assert refused.value.code == "unsupported_source"
+
+
+def test_a_long_ingest_is_kept_active_and_not_ended_as_idle(loopback_allowed, api, redis, tmp_path, monkeypatch):
+    """A download that takes longer than the idle time writes nothing to the stream: the
+    sweep ended it under the ingest, whose clips were then refused. The ingest now marks the
+    stream active as it goes."""
+    monkeypatch.setenv("SHARPR_STREAM_IDLE_SECONDS", "2")  # the ingest job reads it too
+    get_settings.cache_clear()
+    settings = get_settings()
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    write_clip(folder / "clip.mp4", seconds=3.0, width=WIDTH, height=HEIGHT, fps=FPS)
+    size = (folder / "clip.mp4").stat().st_size
+    streams = StreamStore(redis, settings.stream_ttl_seconds)
+    with serving(folder, bytes_per_second=size / 5) as slow:  # five seconds to download
+        video = api.post("/v1/videos", json={"url": f"{slow.url}/clip.mp4"}).json()
+        done = threading.Event()
+
+        def sweep_every_half_second() -> None:
+            while not done.wait(0.5):
+                asyncio.run(sweep(settings, streams, time.time()))
+
+        sweeper = threading.Thread(target=sweep_every_half_second)
+        sweeper.start()
+        try:
+            run_queues(redis, "ingest")
+        finally:
+            done.set()
+            sweeper.join()
+
+    status = api.get(f"/v1/streams/{video['id']}", headers=auth(video["token"])).json()
+    assert status["state"] in ("ending", "ended") and status["error"] is None, status
+    assert len(status["clips"]) == 2  # 3 s in clips of 2 s

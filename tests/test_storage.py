@@ -1,8 +1,10 @@
-"""Large objects go to and come from the real S3 server without the process holding them whole."""
+"""Large objects go to and come from the real S3 server without the process holding them whole;
+uploads their writer left are aborted, and a prefix is deleted a listed page at a time."""
 
 import asyncio
 import hashlib
 import os
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -102,3 +104,33 @@ def test_stores_opened_in_separate_event_loops_share_one_session_and_work(settin
     (first, loader_a), (second, loader_b) = asyncio.run(round_trip(0)), asyncio.run(round_trip(1))
     assert first == second == source.read_bytes()
     assert loader_a is loader_b
+
+
+def test_a_multipart_upload_its_writer_left_is_aborted_by_age(settings):
+    """A killed upload's parts stay stored, listed nowhere but here, until aborted."""
+    key = keys.source_key("a" * 32)
+
+    async def leave_and_sweep() -> tuple[int, int, list]:
+        async with open_store(settings) as store:
+            started = await store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
+            await store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=started["UploadId"],
+                                           PartNumber=1, Body=b"x" * 1024)
+            young = await store.abort_stale_uploads("streams/", older_than=time.time() - 3600)
+            old = await store.abort_stale_uploads("streams/", older_than=time.time() + 1)
+            left = await store.client.list_multipart_uploads(Bucket=store.bucket, Prefix="streams/")
+            return young, old, left.get("Uploads", [])
+
+    young, old, left = asyncio.run(leave_and_sweep())
+    assert (young, old, left) == (0, 1, [])
+
+
+def test_a_prefix_of_more_than_a_page_is_deleted_page_by_page(settings):
+    prefix = keys.stream_prefix("b" * 32)
+
+    async def fill_and_delete() -> tuple[int, list[str]]:
+        async with open_store(settings) as store:
+            await asyncio.gather(*(store.put_bytes(f"{prefix}input/{n:06d}.webm", b"x") for n in range(1100)))
+            removed = await store.delete_prefix(prefix)
+            return removed, await store.list_keys(prefix)
+
+    assert asyncio.run(fill_and_delete()) == (1100, [])

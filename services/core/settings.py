@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     # Bytes of clips one stream may upload: each grant holds clip_max_bytes until it
     # expires, then the registered clip's size (so it covers hours of typical capture).
     stream_max_bytes: int = 4 * 1024 * 1024 * 1024
-    stream_ttl_seconds: int = 24 * 3600
+    # How long a stream's Redis state outlives its last write: longer than the retention
+    # plus the idle time (`_state_outlives_the_objects`).
+    stream_ttl_seconds: int = 8 * 24 * 3600
     # Retention: a stream nobody stopped ends after `stream_idle_seconds` without a clip;
     # every object and key of a stream goes `retention_seconds` after it ended (or after
     # its last object, for objects whose Redis state is gone). The packager runs the sweep
@@ -145,6 +147,19 @@ class Settings(BaseSettings):
         alone then gives links (and `sharpr up`'s banner) that work."""
         if "public_base_url" not in self.model_fields_set:
             self.public_base_url = f"http://127.0.0.1:{self.api_port}"
+        return self
+
+    @model_validator(mode="after")
+    def _state_outlives_the_objects(self) -> "Settings":
+        """A stream's Redis record must last as long as its objects: expired first (it was
+        24 h against 7 days of objects), its token routes answered 404 while its playlist
+        still played, and only a listing of the whole bucket could find the objects."""
+        floor = self.retention_seconds + self.stream_idle_seconds
+        if self.stream_ttl_seconds <= floor:
+            raise ValueError(
+                f"SHARPR_STREAM_TTL_SECONDS ({self.stream_ttl_seconds}) must exceed SHARPR_RETENTION_SECONDS "
+                f"plus SHARPR_STREAM_IDLE_SECONDS ({floor}): a stream's state must outlive its objects"
+            )
         return self
 
     @model_validator(mode="after")

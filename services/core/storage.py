@@ -21,6 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from services.core.bucket_rules import cors_rules, public_read_policy
 from services.core.errors import Unavailable
 from services.core.settings import Settings
 
@@ -51,41 +52,6 @@ def object_headers(key: str, cache_control: str | None) -> dict[str, str]:
     if cache_control:
         headers["CacheControl"] = cache_control
     return headers
-
-
-def public_read_policy(bucket: str) -> dict[str, Any]:
-    """Anyone may GET the HLS objects (playlists and segments), nothing else.
-
-    Stream ids are 128 random bits, so a playlist URL is unguessable; inputs and outputs
-    stay private and are reached only through presigned URLs.
-    """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PublicReadHls",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": ["s3:GetObject"],
-                "Resource": [f"arn:aws:s3:::{bucket}/streams/*/hls/*"],
-            }
-        ],
-    }
-
-
-def cors_rules(origins: list[str]) -> dict[str, Any]:
-    """Browsers may read HLS objects and POST presigned uploads from our pages."""
-    return {
-        "CORSRules": [
-            {
-                "AllowedOrigins": origins,
-                "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
-                "AllowedHeaders": ["*"],
-                "ExposeHeaders": ["ETag", "Content-Length"],
-                "MaxAgeSeconds": 3600,
-            }
-        ]
-    }
 
 
 def transfer_config(part_bytes: int) -> TransferConfig:
@@ -212,10 +178,30 @@ class ObjectStore:
                 raise Unavailable(f"object storage kept {len(answer['Errors'])} objects", code="s3_unavailable")
 
     async def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under `prefix`; how many there were."""
-        found = await self.list_keys(prefix)
-        await self.delete_keys(found)
-        return len(found)
+        """Delete every object under `prefix`, each listed page as it comes (memory stays a
+        page, and a run cut short has deleted what it listed); how many there were."""
+        removed, batch = 0, []
+        async for key, _ in self.list_objects(prefix):
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                await self.delete_keys(batch)
+                removed, batch = removed + len(batch), []
+        await self.delete_keys(batch)
+        return removed + len(batch)
+
+    async def abort_stale_uploads(self, prefix: str, older_than: float) -> int:
+        """Abort multipart uploads under `prefix` begun before `older_than` (epoch seconds):
+        an upload whose writer died keeps its parts stored, unlisted, until aborted."""
+        aborted = 0
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() < older_than:
+                    await self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
 
     async def presign_post(self, key: str, max_bytes: int, expires: int) -> dict[str, Any]:
         """A browser upload of exactly this key; S3 itself refuses bodies over `max_bytes`."""

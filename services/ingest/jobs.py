@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 
 from services.core import keys
+from services.core.activity import kept_active
 from services.core.clip_transitions import register_clip
 from services.core.errors import SharprError, TooLarge, Unprocessable, media_error
 from services.core.hls_playlist import render_playlist, target_duration
@@ -63,7 +64,9 @@ def ingest_video(stream_id: str) -> None:
         return
     started = time.time()
     try:
-        with tempfile.TemporaryDirectory(prefix=f"sharpr-ingest-{stream_id}-") as tmp:
+        # A third of the idle time: fetching and re-encoding a long video write nothing.
+        with tempfile.TemporaryDirectory(prefix=f"sharpr-ingest-{stream_id}-") as tmp, \
+                kept_active(streams, stream_id, every=settings.stream_idle_seconds / 3):
             count = asyncio.run(_ingest(settings, streams, stream_id, stream.source_url, Path(tmp)))
     except SharprError as error:
         fail_stream(streams, stream_id, error.code, error.message)

@@ -1,9 +1,9 @@
 """RQ job `sweep_streams`: ends streams left idle and removes streams past their retention.
 
 Runs on the "package" queue every `retention_sweep_seconds` (`jobqueue.schedule_sweep`:
-each run schedules the next; every API start schedules one too), so the packager, which
-always runs, does it and no extra process is needed. Safe to run twice or concurrently:
-ending an ended stream and deleting deleted keys or objects change nothing.
+each run schedules the next before it starts; every API start schedules one too), so the
+packager, which always runs, does it and no extra process is needed. Safe to run twice or
+concurrently: ending an ended stream and deleting deleted keys or objects change nothing.
 
 Two passes:
 - Streams in Redis, by their last clip or state change (the activity index): a live one
@@ -31,19 +31,24 @@ log = logging.getLogger(__name__)
 
 
 def sweep_streams() -> None:
+    """One run, the next one scheduled first: a run killed midway (its packager gone) or
+    failing (S3 away) still leaves the chain going, and the next run redoes its work."""
     settings = get_settings()
     redis = redis_client(settings.redis_url)
-    try:
-        asyncio.run(sweep(settings, StreamStore(redis, settings.stream_ttl_seconds), time.time()))
-    finally:
-        schedule_sweep(redis, settings)
+    schedule_sweep(redis, settings)
+    asyncio.run(sweep(settings, StreamStore(redis, settings.stream_ttl_seconds), time.time()))
 
 
 async def sweep(settings: Settings, streams: StreamStore, now: float) -> None:
     async with open_store(settings) as store:
         ended, removed = await _sweep_known(settings, streams, store, now)
         orphans = await _sweep_orphans(settings, streams, store, now)
-    log.info("event=sweep ended=%d removed=%d orphans_removed=%d", ended, removed, orphans)
+        aborted = await store.abort_stale_uploads("streams/", now - STALE_UPLOAD_SECONDS)
+    log.info("event=sweep ended=%d removed=%d orphans_removed=%d uploads_aborted=%d", ended, removed, orphans, aborted)
+
+
+# Longer than any upload takes (an ingest's source parts go up as it cuts them).
+STALE_UPLOAD_SECONDS = 24 * 3600
 
 
 async def _sweep_known(settings: Settings, streams: StreamStore, store: ObjectStore, now: float) -> tuple[int, int]:
@@ -65,16 +70,29 @@ async def _sweep_known(settings: Settings, streams: StreamStore, store: ObjectSt
 
 
 async def _sweep_orphans(settings: Settings, streams: StreamStore, store: ObjectStore, now: float) -> int:
-    newest: dict[str, float] = {}
+    """One stream prefix at a time as the listing passes it (keys come in order, so a
+    stream's objects are together): memory is one stream's, and each is removed at once."""
+    removed = 0
+    current, newest = None, 0.0
     async for key, modified in store.list_objects("streams/"):
         stream_id = keys.parse_stream_prefix(key)
-        if stream_id is not None:
-            newest[stream_id] = max(newest.get(stream_id, 0.0), modified)
-    removed = 0
-    for stream_id, modified in newest.items():
-        if modified > now - settings.retention_seconds:
+        if stream_id is None:
             continue
-        if await asyncio.to_thread(streams.get_stream, stream_id) is None:
-            await remove_stream(streams, store, stream_id, reason="orphaned")
-            removed += 1
-    return removed
+        if stream_id != current:
+            removed += await _remove_if_orphaned(settings, streams, store, current, newest, now)
+            current, newest = stream_id, modified
+        newest = max(newest, modified)
+    return removed + await _remove_if_orphaned(settings, streams, store, current, newest, now)
+
+
+async def _remove_if_orphaned(
+    settings: Settings, streams: StreamStore, store: ObjectStore, stream_id: str | None, newest: float, now: float,
+) -> int:
+    """1 if `stream_id`'s objects, the newest written at `newest`, outlived the retention
+    with no Redis state and were removed, else 0."""
+    if stream_id is None or newest > now - settings.retention_seconds:
+        return 0
+    if await asyncio.to_thread(streams.get_stream, stream_id) is not None:
+        return 0
+    await remove_stream(streams, store, stream_id, reason="orphaned")
+    return 1
