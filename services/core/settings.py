@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     ingest_max_bytes: int = 1024 * 1024 * 1024
     ingest_max_seconds: float = 3 * 3600.0
     ingest_timeout_seconds: float = 30.0
+    # All the fetching of one ingest job (or one live follower run) together: a server that
+    # trickles a byte per read is cut off here, not at the job's hours-long timeout.
+    ingest_fetch_seconds: float = 3600.0
     ingest_max_redirects: int = 5
 
     # Following a live HLS source: its playlists keep the last `live_window_seconds` (older

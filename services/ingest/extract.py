@@ -43,12 +43,17 @@ class MediaSource:
     formats: tuple[dict[str, Any], ...] = ()  # every format yt-dlp found, for a live one
 
 
-class _BodyReader(io.RawIOBase):
-    """A streaming httpx body as the file object yt-dlp's `Response` wraps."""
+# yt-dlp reads whole pages and manifests into memory: far less than a video is enough.
+PAGE_MAX_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.chunks = response.iter_bytes()
+
+class _BodyReader(io.RawIOBase):
+    """A streaming httpx body as the file object yt-dlp's `Response` wraps: capped at
+    PAGE_MAX_BYTES and read by the Fetcher's deadline."""
+
+    def __init__(self, response: httpx.Response, handler: "GuardedRH") -> None:
+        self.response, self.handler = response, handler
+        self.chunks = handler.fetcher.chunks(response, limit=PAGE_MAX_BYTES)
         self.pending = b""
 
     def readable(self) -> bool:
@@ -56,7 +61,11 @@ class _BodyReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         if not self.pending:
-            self.pending = next(self.chunks, b"")
+            try:
+                self.pending = next(self.chunks, b"")
+            except SharprError as error:  # kept, as for a refused request: yt-dlp rewords it
+                self.handler.refusal = error
+                raise
         size = min(len(buffer), len(self.pending))
         buffer[:size] = self.pending[:size]
         self.pending = self.pending[size:]
@@ -92,7 +101,7 @@ class GuardedRH(RequestHandler):
             self.refusal = error
             raise RequestError(error.message, cause=error) from error
         wrapped = Response(
-            fp=io.BufferedReader(_BodyReader(response)), url=str(response.url),
+            fp=io.BufferedReader(_BodyReader(response, self)), url=str(response.url),
             headers=dict(response.headers), status=response.status_code,
         )
         if response.status_code >= 400:

@@ -3,12 +3,16 @@
 Redirects are followed here, by hand, so `check_url` sees each hop before a request is
 sent there; httpx never follows one on its own and ignores proxy variables. Connections go
 to the address `check_url` approved, not to a second DNS answer (`PinnedAddresses`). Bodies are
-streamed to disk and cut off at `ingest_max_bytes`. Failures are `SharprError`s with a
-code the stream's client can show (`url_forbidden`, `too_many_redirects`,
-`source_too_large`, `fetch_failed`).
+streamed to disk and cut off at `ingest_max_bytes`. Every read of one Fetcher (one ingest
+job, one live follower run) ends by a deadline, so a server that trickles a byte per read
+cannot hold an ingest for its whole timeout; a response in more than one content coding
+(`gzip, gzip`) is refused before it is decoded. Failures are `SharprError`s with a code the
+stream's client can show (`url_forbidden`, `too_many_redirects`, `source_too_large`,
+`fetch_failed`, `unsupported_source`).
 """
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +28,6 @@ from services.core.urlguard import check_url
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 20
 # A redirected POST becomes a GET without its body (RFC 9110 §15.4), as browsers do.
 BODY_DROPPING_REDIRECTS = (301, 302, 303)
 
@@ -51,7 +54,11 @@ class PinnedAddresses(httpcore.SyncBackend):
 class Fetcher:
     """One connection pool whose every request, redirects included, passes the URL guard."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, seconds: float | None = None) -> None:
+        """`seconds`: how long all of this Fetcher's requests may take together
+        (`ingest_fetch_seconds` unless given)."""
+        self.seconds = settings.ingest_fetch_seconds if seconds is None else seconds
+        self.deadline = time.monotonic() + self.seconds
         self.allow = settings.ingest_allow_hosts
         self.max_redirects = settings.ingest_max_redirects
         self.max_bytes = settings.ingest_max_bytes
@@ -84,6 +91,7 @@ class Fetcher:
     ) -> httpx.Response:
         """A streaming response (the caller closes it) after checked redirects."""
         for _ in range(self.max_redirects + 1):
+            self.check_deadline(url)
             address = check_url(url, self.allow)
             request = self.client.build_request(method, url, headers=headers, content=content)
             self.addresses.checked[request.url.raw_host.decode("ascii")] = str(address)
@@ -92,7 +100,7 @@ class Fetcher:
             except httpx.HTTPError as error:
                 raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
             if not response.has_redirect_location:
-                return response
+                return self._one_coding(response)
             response.close()
             url = str(response.url.join(response.headers["location"]))
             if response.status_code in BODY_DROPPING_REDIRECTS and method == "POST":
@@ -120,7 +128,7 @@ class Fetcher:
                 raise self.too_large()
             size = dest.stat().st_size if append else 0
             with dest.open("ab" if append else "wb") as out:
-                for chunk in response.iter_bytes(CHUNK_BYTES):
+                for chunk in self.chunks(response):
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise self.too_large()
@@ -131,7 +139,7 @@ class Fetcher:
         """A small text document (a playlist), capped at `limit` bytes."""
         body = b""
         with self._ok_response(url, headers) as response:
-            for chunk in response.iter_bytes(CHUNK_BYTES):
+            for chunk in self.chunks(response):
                 body += chunk
                 if len(body) > limit:
                     raise Unprocessable(f"{url} is not a playlist of a sane size", code="unsupported_source")
@@ -154,6 +162,32 @@ class Fetcher:
             raise Unprocessable(f"fetching {url} failed: {error}", code="fetch_failed") from error
         finally:
             response.close()
+
+    def chunks(self, response: httpx.Response, limit: int | None = None) -> Iterator[bytes]:
+        """The body as it arrives, decoded, each read checked against the deadline (and the
+        total against `limit`, if given)."""
+        size = 0
+        for chunk in response.iter_bytes():
+            self.check_deadline(str(response.url))
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise self.too_large()
+            yield chunk
+
+    def check_deadline(self, url: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise Unprocessable(f"fetching {url} took longer than {self.seconds:.0f} s", code="fetch_failed")
+
+    def _one_coding(self, response: httpx.Response) -> httpx.Response:
+        """`response`, unless its body is in more than one content coding: each one layered
+        on the last multiplies what a read inflates to."""
+        codings = [c for c in response.headers.get("content-encoding", "").replace(" ", "").split(",")
+                   if c not in ("", "identity")]
+        if len(codings) > 1:
+            response.close()
+            raise Unprocessable(f"{response.url} is sent in {len(codings)} content codings; one at most is accepted",
+                                code="unsupported_source")
+        return response
 
     def too_large(self) -> TooLarge:
         return TooLarge(f"videos are limited to {self.max_bytes} bytes", code="source_too_large")

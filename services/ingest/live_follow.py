@@ -25,7 +25,7 @@ from services.core import keys
 from services.core.clip_transitions import register_clip
 from services.core.errors import Conflict, SharprError
 from services.core.hls_playlist import render_playlist, slid
-from services.core.jobqueue import enqueue_follow, redis_client
+from services.core.jobqueue import FOLLOW_TIMEOUT_SECONDS, enqueue_follow, redis_client
 from services.core.live_source import (
     LeaseLost,
     LiveSource,
@@ -118,7 +118,8 @@ class Follower:
                 limit = f"live sources are followed for {self.settings.live_max_seconds:.0f} seconds at most"
                 return await self._end(store, source, stream, "live_too_long", limit)
             behind = self._measure_lag(source, started)
-            with Fetcher(self.settings) as fetcher:
+            # Done well inside the run's job timeout, so a slow segment is a gap, not a killed run.
+            with Fetcher(self.settings, seconds=FOLLOW_TIMEOUT_SECONDS - 60) as fetcher:
                 window = await asyncio.to_thread(self._reload, fetcher, source)
                 if window is not None and not await self._take(store, fetcher, source, window, started, behind):
                     return await self._close_original(store, source)  # stopped meanwhile
