@@ -97,6 +97,30 @@ def test_compose_redis_persists_with_aof_on_a_volume(tmp_path: Path) -> None:
     assert any(v["type"] == "volume" and v["target"] == "/data" for v in redis["volumes"])
 
 
+UNITS = {"mb": 1024**2, "gb": 1024**3, "mi": 1024**2, "gi": 1024**3, "g": 1024**3, "m": 1024**2}
+
+
+def memory_bytes(value: str | int) -> int:
+    """`1536mb`, `2Gi`, `2g` or a plain byte count."""
+    text = str(value).lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(float(number) * UNITS.get(text[len(number):], 1))
+
+
+def test_redis_refuses_writes_when_full_rather_than_evicting_queues(tmp_path: Path) -> None:
+    """Under a memory limit Redis would evict keys at random, queued jobs and stream state
+    among them; `noeviction` below the container's limit refuses writes instead (the API
+    answers 503), with room left for the AOF rewrite's fork."""
+    compose = rendered_compose(tmp_path, "compose.yaml")["services"]["redis"]
+    (statefulset,) = [doc for doc in yaml.safe_load_all((K8S / "base/redis.yaml").read_text())
+                      if doc["kind"] == "StatefulSet"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    for args, limit in ((compose["command"], compose["mem_limit"]),
+                        (container["args"], container["resources"]["limits"]["memory"])):
+        assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+        assert memory_bytes(args[args.index("--maxmemory") + 1]) <= 0.8 * memory_bytes(limit)
+
+
 def test_compose_cpu_override_drops_the_gpu_reservation(tmp_path: Path) -> None:
     worker = rendered_compose(tmp_path, "compose.yaml", "compose.cpu.yaml")["services"]["worker"]
     assert "devices" not in worker["deploy"]["resources"].get("reservations", {})
