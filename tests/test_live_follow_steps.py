@@ -31,6 +31,7 @@ from services.core.live_source import (
 from services.core.schemas import Enhancement, Tier
 from services.core.settings import Settings, get_settings
 from services.core.tiers import allowed_tiers
+from services.ingest import live_follow
 from services.ingest.extract import MediaSource
 from services.ingest.fetch import Fetcher
 from services.ingest.live_follow import follow_live
@@ -316,6 +317,24 @@ def test_a_run_that_lost_its_lease_writes_nothing(live_allowed, api, redis, ts_f
             check_lease(lease, video["id"])
     assert load_live_source(redis, video["id"]) == before
     assert redis.get(keys.redis_live_lease(video["id"])) == b"another-run"  # not released by the loser
+
+
+def test_a_run_takes_a_bounded_number_of_segments_and_the_next_run_the_rest(
+    live_allowed, api, redis, ts_folder, monkeypatch
+):
+    """A playlist listing thousands of tiny segments made thousands of clips in one run."""
+    monkeypatch.setattr(live_follow, "SEGMENTS_PER_RUN", 2)
+    segments, folder = ts_folder
+    with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
+        video = follow(api, redis, site.url)
+        taken = [status(api, video)["live"]["segments_taken"]]
+        site.publish(SEGMENTS)
+        for _ in range(2):
+            follow_live(video["id"])
+            taken.append(status(api, video)["live"]["segments_taken"])
+
+    assert taken == [2, 4, 6]  # the first run stops at 2 of the 3 listed
+    assert fetched(site) == [s.name for s in segments]  # each once, in order
 
 
 def test_fmp4_source_is_taken_segment_by_segment(live_allowed, api, redis, clip, tmp_path):

@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 # Codes of fetch failures a live source recovers from: a segment that 404s is skipped, a
 # playlist that fails to load counts towards a stall.
 FETCH_FAILED = "fetch_failed"
+# Segments one run takes at most: a source adds about one per run (a run per target
+# duration), so this leaves room to catch up after a slow run.
+SEGMENTS_PER_RUN = 10
 
 
 def follow_live(stream_id: str) -> None:
@@ -169,7 +172,9 @@ class Follower:
             self._save(source)
             log.warning("event=live_skipped_ahead stream=%s seconds=%.3f", self.stream_id, seconds)
             return True
-        for segment in taken.segments:
+        # The rest waits for the next run: a playlist listing thousands of tiny segments
+        # would otherwise make thousands of clips in one run, ahead of every other stream.
+        for segment in taken.segments[:SEGMENTS_PER_RUN]:
             if not await self._take_segment(store, fetcher, source, segment, started):
                 return False
         return True
