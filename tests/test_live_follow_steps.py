@@ -337,6 +337,22 @@ def test_a_run_takes_a_bounded_number_of_segments_and_the_next_run_the_rest(
     assert fetched(site) == [s.name for s in segments]  # each once, in order
 
 
+def test_a_followed_source_stops_at_the_clip_limit_with_a_code(live_allowed, api, redis, ts_folder, monkeypatch):
+    """The API refused clips past SHARPR_MAX_CLIPS_PER_STREAM, but a follower registered
+    every segment it was given, past the cap; `register_clip` now refuses for everyone."""
+    monkeypatch.setenv("SHARPR_MAX_CLIPS_PER_STREAM", "4")
+    get_settings.cache_clear()
+    segments, folder = ts_folder
+    with live_hls(segments, folder, preroll=PREROLL, speed=FROZEN) as site:
+        video = follow(api, redis, site.url)
+        site.publish(SEGMENTS)
+        follow_live(video["id"])
+
+    final = status(api, video)
+    assert final["state"] == "failed" and final["error"].startswith("too_many_clips:"), final
+    assert [clip["seq"] for clip in final["clips"]] == [0, 1, 2, 3]
+
+
 def test_fmp4_source_is_taken_segment_by_segment(live_allowed, api, redis, clip, tmp_path):
     folder = tmp_path / "fmp4"
     segments = cut_segments(clip, folder, segment_seconds=SEGMENT, fmp4=True)

@@ -11,7 +11,7 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from services.core import keys
-from services.core.clip_transitions import register_clip
+from services.core.clip_transitions import check_clip_limit, register_clip
 from services.core.errors import BadRequest, Conflict, TooLarge, Unprocessable
 from services.core.schemas import Clip, Stream, StreamState, Tier
 from services.core.settings import Settings
@@ -28,14 +28,6 @@ def looks_like_video(head: bytes, ext: str) -> bool:
     if ext == "webm":
         return head.startswith(EBML_MAGIC)
     return head[4:8] == b"ftyp"
-
-
-def check_clip_limit(seq: int, settings: Settings) -> None:
-    """Clips are numbered from 0, so `seq` names one of the first `max_clips_per_stream`."""
-    if seq >= settings.max_clips_per_stream:
-        raise Unprocessable(
-            f"a stream holds at most {settings.max_clips_per_stream} clips", code="too_many_clips"
-        )
 
 
 def check_registrable(stream: Stream, seq: int, key: str, settings: Settings) -> str:

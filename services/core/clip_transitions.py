@@ -8,10 +8,19 @@ service writes a clip's state itself. Synchronous, like `StreamStore`.
 
 import time
 
+from services.core.errors import Unprocessable
 from services.core.jobqueue import enqueue_upscale
 from services.core.schemas import Clip, ClipState, Tier
 from services.core.settings import Settings
 from services.core.streams import StreamStore
+
+
+def check_clip_limit(seq: int, settings: Settings) -> None:
+    """Clips are numbered from 0, so `seq` names one of the first `max_clips_per_stream`."""
+    if seq >= settings.max_clips_per_stream:
+        raise Unprocessable(
+            f"a stream holds at most {settings.max_clips_per_stream} clips", code="too_many_clips"
+        )
 
 
 def register_clip(
@@ -26,11 +35,14 @@ def register_clip(
     uploaded object checked at registration: a later upload over it is not read.
 
     Raises `Conflict` (`stream_not_live`) once the stream is stopped, checked atomically
-    with the registration, so no clip lands after the playlist's ENDLIST. A repeated
+    with the registration, so no clip lands after the playlist's ENDLIST, and
+    `Unprocessable` (`too_many_clips`) past the clip limit, whoever registers: the API
+    checked it, but a live follower or an ingest did not. A repeated
     registration of a clip still `queued` queues its upscale again (RQ keeps one job per
     clip id): a process that died between the two steps left it registered but unqueued,
     and its client, told nothing, sends it again.
     """
+    check_clip_limit(seq, settings)
     clip = Clip(
         stream_id=stream_id,
         seq=seq,

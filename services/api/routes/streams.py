@@ -29,8 +29,9 @@ from services.api.schemas import (
     UploadGrant,
     UploadRequest,
 )
-from services.api.uploaded_clips import check_clip_limit, register_uploaded_clip
+from services.api.uploaded_clips import register_uploaded_clip
 from services.core import keys
+from services.core.clip_transitions import check_clip_limit
 from services.core.live_source import read_live_source
 from services.core.retention import remove_stream
 from services.core.schemas import Clip, Stream, StreamState
