@@ -24,7 +24,7 @@ test('clips are uploaded and registered in the order they were queued', async ()
   const { fetchImpl, calls } = scriptedFetch((path, init) => {
     if (path.endsWith('/uploads')) return { status: 200, body: presigned(JSON.parse(init.body).seq) };
     if (path === '/bucket') return { status: 204 };
-    return { status: 202, body: { seq: JSON.parse(init.body).seq, state: 'uploaded' } };
+    return { status: 202, body: { seq: JSON.parse(init.body).seq, state: 'queued' } };
   });
   const events = [];
   const uploader = new ClipUploader(new SharprApi('http://api.test/', 'tok', fetchImpl), 's1', { onEvent: (e) => events.push(e), retryOptions: noWait });

@@ -39,7 +39,6 @@ class StreamState(StrEnum):
 
 
 class ClipState(StrEnum):
-    uploaded = "uploaded"
     queued = "queued"
     upscaling = "upscaling"
     encoded = "encoded"
@@ -107,7 +106,7 @@ class Clip(BaseModel):
     etag: str | None = Field(
         None, description="The uploaded object's ETag at registration: the worker reads only that object.",
     )
-    state: ClipState = ClipState.uploaded
+    state: ClipState = ClipState.queued
     frames_done: int = 0
     frames_total: int | None = None
     frames_skipped: int = Field(0, description="Frames that repeated the one before and reused its output.")

@@ -53,7 +53,7 @@ export class ClipUploader {
     } catch (error) {
       // An earlier attempt registered it and only the answer was lost: that is success. The
       // server then grants no new upload for it, or refuses the registration, with this code.
-      if (error.code === 'clip_exists') return { seq, state: 'uploaded' };
+      if (error.code === 'clip_exists') return { seq, state: 'queued' };
       throw error;
     }
   }

@@ -7,7 +7,7 @@ export const POLL_MS = 2000;
 
 const WORDS = {
   queued: "waiting", upscaling: "enhancing", encoded: "encoded", packaged: "ready",
-  failed: "failed (shown unenhanced)", uploaded: "received",
+  failed: "failed (shown unenhanced)",
 };
 const TIER_WORDS = { quality: "Quality model", balanced: "Balanced model", fast: "Fast model" };
 
