@@ -17,6 +17,7 @@ from services.core.schemas import Clip, Stream, StreamState, Tier
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.core.streams import StreamStore
+from services.core.upload_ledger import settle_upload
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,6 @@ async def register_uploaded_clip(
     clip = await run_in_threadpool(register_clip, streams, settings, stream.id, seq, key, tier=tier, etag=etag)
     if clip is None:
         raise Conflict(f"clip {seq} is already registered", code="clip_exists")
-    await run_in_threadpool(streams.settle_upload, stream.id, seq, size)
+    await run_in_threadpool(settle_upload, streams, stream.id, seq, size)
     log.info("event=clip_registered stream=%s seq=%d bytes=%d tier=%s", stream.id, seq, size, tier)
     return clip

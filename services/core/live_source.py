@@ -95,7 +95,7 @@ def start_following(streams: StreamStore, settings: Settings, stream_id: str, so
     if not streams.redis.set(keys.redis_live_source(stream_id), source.model_dump_json(),
                              ex=streams.ttl, nx=True):
         return False
-    streams.save_stream(stream.model_copy(update={"live_source": True}))
+    streams.update_stream(stream_id, lambda current: current.model_copy(update={"live_source": True}))
     enqueue_follow(streams.redis, settings, stream_id, source.tick, delay=0.0)
     return True
 

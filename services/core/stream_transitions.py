@@ -59,33 +59,39 @@ def end_stream(
     """No more clips: the packager closes the playlist once every clip is packaged. With
     `code`, the stream ended early for that reason (a live source stalled), kept as its
     `error` while it still ends, not fails: what it had stays playable."""
-    if stream.state != StreamState.live:
-        return stream
     error = None if code is None else f"{code}: {without_server_details(message)}"
-    ending = stream.model_copy(update={"state": StreamState.ending, "error": error})
-    streams.save_stream(ending)
-    enqueue_package(streams.redis, settings, stream.id, None)
-    log.info("event=stream_ending stream=%s code=%s", stream.id, code)
-    return ending
+    changed = []
+
+    def end(current: Stream) -> Stream | None:
+        if current.state != StreamState.live:
+            return None
+        changed.append(True)
+        return current.model_copy(update={"state": StreamState.ending, "error": error})
+
+    # `stream` as the caller read it may be stale: the change is made to the stored one.
+    after = streams.update_stream(stream.id, end) or stream
+    if changed:
+        enqueue_package(streams.redis, settings, stream.id, None)
+        log.info("event=stream_ending stream=%s code=%s", stream.id, code)
+    return after
 
 
 def mark_stream_ended(streams: StreamStore, stream_id: str) -> None:
     """`ending` -> `ended`, once the packager has closed the playlist; a stream that failed
     meanwhile stays failed."""
-    stream = streams.get_stream(stream_id)
-    if stream is not None and stream.state == StreamState.ending:
-        streams.save_stream(stream.model_copy(update={"state": StreamState.ended}))
+    streams.update_stream(stream_id, lambda stream: (
+        stream.model_copy(update={"state": StreamState.ended}) if stream.state == StreamState.ending else None
+    ))
 
 
 def fail_stream(streams: StreamStore, stream_id: str, code: str, message: str) -> None:
     """Mark the stream failed for good, with `code: message` for its client to show (no
     server path or host: those stay in the log line)."""
-    stream = streams.get_stream(stream_id)
-    if stream is None:
-        return
     error = f"{code}: {without_server_details(message)}"
-    streams.save_stream(stream.model_copy(update={"state": StreamState.failed, "error": error}))
-    log.warning("event=stream_failed stream=%s code=%s message=%r", stream_id, code, message)
+    if streams.update_stream(stream_id, lambda stream: stream.model_copy(
+        update={"state": StreamState.failed, "error": error}
+    )) is not None:
+        log.warning("event=stream_failed stream=%s code=%s message=%r", stream_id, code, message)
 
 
 def fail_on_last_attempt(streams: StreamStore, stream_id: str, code: str, error: Exception) -> None:

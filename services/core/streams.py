@@ -13,16 +13,19 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 
 from services.core import keys
-from services.core.errors import Conflict, TooLarge
+from services.core.errors import Conflict
 from services.core.schemas import Capture, Clip, ClipPart, Enhancement, Size, Stream
 
 NOT_LIVE = -1
-REGISTERED = -2
 # KEYS: stream, clip, clip index, playlist record, activity index; ARGV: clip JSON, TTL, seq,
 # now, stream id. Returns 1 (added), 0 (seq already registered) or NOT_LIVE (stream gone
 # or not live).
@@ -36,33 +39,6 @@ for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, A
 return 1
 """
 
-# KEYS: stream, upload ledger, clip index; ARGV: seq, clip max bytes, budget, now, grant expiry, TTL.
-# The ledger maps seq -> "bytes:grant_expires_at". A clip counts the full clip limit while
-# its grant can still be used (its object may yet grow to that), else its settled size.
-# Returns 1 (granted), 0 (over the budget), NOT_LIVE or REGISTERED (no grant over a checked clip).
-RESERVE_UPLOAD = """
-local raw = redis.call('GET', KEYS[1])
-if not raw or cjson.decode(raw)['state'] ~= 'live' then return -1 end
-if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -2 end
-local max, now = tonumber(ARGV[2]), tonumber(ARGV[4])
-local used, settled = 0, ARGV[2]
-local ledger = redis.call('HGETALL', KEYS[2])
-for i = 1, #ledger, 2 do
-  local bytes, expires = string.match(ledger[i + 1], '^(%d+):(.+)$')
-  if ledger[i] == ARGV[1] then settled = bytes
-  elseif tonumber(expires) > now then used = used + max
-  else used = used + tonumber(bytes) end
-end
-if used + max > tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], settled .. ':' .. ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-return 1
-"""
-# KEYS: upload ledger; ARGV: seq, size. The clip's entry keeps its grant's expiry.
-SETTLE_UPLOAD = """
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if entry then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.match(entry, ':.*$')) end
-"""
 
 
 def new_stream_id() -> str:
@@ -87,8 +63,6 @@ class StreamStore:
         self.redis = redis
         self.ttl = ttl_seconds
         self._insert_clip_if_live = redis.register_script(INSERT_CLIP_IF_LIVE)
-        self._reserve_upload = redis.register_script(RESERVE_UPLOAD)
-        self._settle_upload = redis.register_script(SETTLE_UPLOAD)
 
     def create_stream(
         self, enhancement: Enhancement, source_url: str | None = None,
@@ -123,14 +97,24 @@ class StreamStore:
     def get_stream(self, stream_id: str) -> Stream | None:
         return parse_stream(self.redis.get(keys.redis_stream(stream_id)))
 
-    def save_stream(self, stream: Stream) -> None:
+    def save_stream(self, stream: Stream, pipe: Pipeline | None = None) -> None:
         """Store the stream and mark it active now: the sweep ends a live stream idle too
-        long and removes an ended one once its retention has passed, both from this time."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
-        pipe.zadd(keys.REDIS_STREAM_ACTIVITY, {stream.id: time.time()})
-        pipe.execute()
-        self._touch(stream.id)
+        long and removes an ended one once its retention has passed, both from this time.
+        Into `pipe` when given (a transaction of `update_stream`'s), else at once."""
+        writes = pipe if pipe is not None else self.redis.pipeline(transaction=False)
+        writes.set(keys.redis_stream(stream.id), stream.model_dump_json(), ex=self.ttl)
+        writes.zadd(keys.REDIS_STREAM_ACTIVITY, {stream.id: time.time()})
+        if pipe is None:
+            writes.execute()
+            self._touch(stream.id)
+
+    def update_stream(self, stream_id: str, change: Callable[[Stream], Stream | None]) -> Stream | None:
+        """Apply `change` to the stream as stored now, atomically: the read and the write
+        are one WATCH/MULTI transaction, retried if another writer got in between, so a
+        transition never writes back a copy read earlier (a stop undoing a concurrent
+        failure). `change` returns None to leave the stream as it is; the result is the
+        stream as stored afterwards (None if there is none)."""
+        return self._watched(stream_id, keys.redis_stream(stream_id), parse_stream, change, self.save_stream)
 
     def inactive_since(self, before: float) -> dict[str, float]:
         """Stream id -> time of its last clip or state change, for those before `before`."""
@@ -166,45 +150,47 @@ class StreamStore:
             raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
         return bool(added)
 
-    def reserve_upload(self, stream_id: str, seq: int, max_bytes: int, budget: int, expires_in: int) -> None:
-        """Charge an upload grant for clip `seq` against the stream's byte budget.
-
-        The clip counts `max_bytes` until its grant expires (S3 accepts that much until
-        then) and its registered size after; granting the same seq again replaces its
-        charge. Checked with the stream's state in one script, so no grant follows a stop.
-        """
-        now = time.time()
-        granted = self._reserve_upload(
-            keys=[keys.redis_stream(stream_id), keys.redis_upload_ledger(stream_id), keys.redis_clip_index(stream_id)],
-            args=[seq, max_bytes, budget, now, now + expires_in, self.ttl],
-        )
-        if granted == NOT_LIVE:
-            raise Conflict(f"stream {stream_id} is not live, it takes no more clips", code="stream_not_live")
-        if granted == REGISTERED:
-            raise Conflict(f"clip {seq} is already registered: it cannot be uploaded again", code="clip_exists")
-        if not granted:
-            raise TooLarge(f"the stream has used its storage budget of {budget} bytes", code="stream_storage_full")
-
-    def settle_upload(self, stream_id: str, seq: int, size: int) -> None:
-        """Record the registered clip's real size, charged once its grant has expired."""
-        self._settle_upload(keys=[keys.redis_upload_ledger(stream_id)], args=[seq, size])
-
     def get_clip(self, stream_id: str, seq: int) -> Clip | None:
         raw = self.redis.get(keys.redis_clip(stream_id, seq))
         return Clip.model_validate_json(raw) if raw else None
 
-    def save_clip(self, clip: Clip) -> None:
+    def save_clip(self, clip: Clip, pipe: Pipeline | None = None) -> None:
         clip.updated_at = time.time()
-        self.redis.set(keys.redis_clip(clip.stream_id, clip.seq), clip.model_dump_json(), ex=self.ttl)
-        self._touch(clip.stream_id)
+        (pipe or self.redis).set(keys.redis_clip(clip.stream_id, clip.seq), clip.model_dump_json(), ex=self.ttl)
+        if pipe is None:
+            self._touch(clip.stream_id)
 
     def update_clip(self, stream_id: str, seq: int, **changes: object) -> Clip:
-        clip = self.get_clip(stream_id, seq)
-        if clip is None:
+        """Set fields of the clip as stored now, in one WATCH/MULTI transaction (a worker's
+        progress write cannot undo the packager's `fail_clip`, or the other way round)."""
+        def parse(raw: bytes | None) -> Clip | None:
+            return Clip.model_validate_json(raw) if raw else None
+
+        updated = self._watched(stream_id, keys.redis_clip(stream_id, seq), parse,
+                                lambda clip: clip.model_copy(update=changes), self.save_clip)
+        if updated is None:
             raise KeyError(f"clip {stream_id}/{seq} is not registered")
-        updated = clip.model_copy(update=changes)
-        self.save_clip(updated)
         return updated
+
+    def _watched(self, stream_id: str, key: str, parse: Callable, change: Callable, save: Callable) -> Any:
+        """Read `key`, `change` it and `save` it in one optimistic transaction: the write
+        goes through only if nobody wrote `key` since the read, else it all runs again."""
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    current = parse(pipe.get(key))
+                    new = None if current is None else change(current)
+                    if new is None:
+                        pipe.unwatch()
+                        return current
+                    pipe.multi()
+                    save(new, pipe)
+                    pipe.execute()
+                    self._touch(stream_id)
+                    return new
+                except WatchError:
+                    continue
 
     def add_part(self, stream_id: str, seq: int, part: ClipPart) -> None:
         """Record a published part; a hash field per part, so a repeat overwrites itself."""

@@ -38,6 +38,7 @@ from services.core.schemas import Clip, Stream, StreamState
 from services.core.settings import Settings
 from services.core.stream_transitions import end_stream, open_stream
 from services.core.streams import StreamReader
+from services.core.upload_ledger import reserve_upload
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
@@ -80,7 +81,7 @@ async def grant_upload(
     registered (409 `clip_exists`): its checked upload is not to be replaced."""
     check_clip_limit(body.seq, settings)
     await run_in_threadpool(
-        streams.reserve_upload, stream.id, body.seq, settings.clip_max_bytes,
+        reserve_upload, streams, stream.id, body.seq, settings.clip_max_bytes,
         settings.stream_max_bytes, settings.upload_expiry_seconds,
     )
     key = keys.input_key(stream.id, body.seq, body.ext)
