@@ -2,6 +2,7 @@
 
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -308,14 +309,14 @@ def test_each_upscaled_clip_records_the_worker_throughput_the_api_serves(setting
     assert rate.input_pixels_per_second == pytest.approx(frames * 64 * 36 / wall, rel=0.01)
 
 
-def test_a_stream_deleted_mid_clip_stays_deleted(settings, redis, tmp_path, api):
+def test_a_stream_deleted_mid_clip_stays_deleted(settings, redis, tmp_path, api, caplog):
     """DELETE while the worker is in the clip's model and a part is already public: the
     worker stops at its next part, the packager triggers it queued publish nothing, and what
     either wrote after the delete is removed again. Before, the worker went on, the packager
     wrote the record and the playlist back, and the deleted stream played again."""
     stream = api.post("/v1/streams", json={}).json()
     clip_file = tmp_path / "rec.webm"
-    write_clip(clip_file, seconds=6, width=320, height=180, fps=15)
+    write_clip(clip_file, seconds=8, width=160, height=90, fps=15)  # four parts, a second or two each
     store, stream_id = registered_clip(settings, redis, tmp_path, clip_file, stream_id=stream["id"])
     playlist_url = f"{settings.s3_browser_url}/{keys.playlist_key(stream_id)}"
     seen = {}
@@ -330,11 +331,13 @@ def test_a_stream_deleted_mid_clip_stays_deleted(settings, redis, tmp_path, api)
 
     deleter = threading.Thread(target=delete_once_a_part_is_public)
     deleter.start()
-    run_queues(redis, UPSCALE_QUEUE)  # RQ's worker wants the main thread
+    with caplog.at_level(logging.INFO, logger="services.worker.jobs"):
+        run_queues(redis, UPSCALE_QUEUE)  # RQ's worker wants the main thread
     deleter.join(60)
     run_queues(redis, PACKAGE_QUEUE)  # what the parts published meanwhile triggered
 
     assert seen == {"public": 200, "deleted": 204}
+    assert "event=clip_stopped" in caplog.text and "reason=deleted" in caplog.text  # mid-clip, at its next part
     assert httpx.get(playlist_url).status_code in (403, 404)
     assert object_keys(settings, keys.stream_prefix(stream_id)) == []
     assert redis.keys(f"sharpr:stream:{stream_id}*") == []
