@@ -15,6 +15,16 @@ from services.core.settings import Settings
 from services.core.storage import open_store
 
 
+def object_keys(settings: Settings, prefix: str) -> list[str]:
+    """Every key under `prefix` in the bucket."""
+
+    async def listed() -> list[str]:
+        async with open_store(settings) as store:
+            return await store.list_keys(prefix)
+
+    return asyncio.run(listed())
+
+
 def object_bytes(settings: Settings, key: str) -> bytes:
     """A whole object from the bucket, read in a thread of its own (Playwright's sync API
     may own this thread's event loop)."""

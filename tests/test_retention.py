@@ -20,6 +20,7 @@ from services.packager.sweep import sweep_streams
 from tests.api_client import auth, send_clip
 from tests.conftest import run_queues
 from tests.media import write_clip
+from tests.stream_checks import object_keys
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:
@@ -30,11 +31,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, **values: object) -> Settings:
 
 
 def objects(settings: Settings, stream_id: str) -> list[str]:
-    async def listed() -> list[str]:
-        async with open_store(settings) as store:
-            return await store.list_keys(keys.stream_prefix(stream_id))
-
-    return asyncio.run(listed())
+    return object_keys(settings, keys.stream_prefix(stream_id))
 
 
 def put(settings: Settings, key: str, body: bytes = b"x") -> None:

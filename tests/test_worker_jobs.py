@@ -1,7 +1,6 @@
 """The upscale job end to end through the real S3 server, Redis and RQ."""
 
 
-import asyncio
 import logging
 import threading
 import time
@@ -16,8 +15,7 @@ from services.core import jobqueue, keys
 from services.core.capacity import fleet_capacity
 from services.core.jobqueue import PACKAGE_QUEUE, UPSCALE_QUEUE, enqueue_upscale
 from services.core.schemas import ClipState, Enhancement, Size, Tier
-from services.core.settings import Settings, get_settings
-from services.core.storage import open_store
+from services.core.settings import get_settings
 from services.core.stream_transitions import end_stream
 from services.core.streams import StreamStore
 from services.packager.jobs import package_clip
@@ -26,7 +24,7 @@ from services.worker.upscaler import Upscaler, load_upscaler
 from tests.api_client import auth
 from tests.conftest import run_queues
 from tests.media import drawn_on_twos, write_clip
-from tests.stream_checks import assert_complete_playlist
+from tests.stream_checks import assert_complete_playlist, object_keys
 from tests.worker_clips import head, registered_clip
 
 
@@ -343,10 +341,3 @@ def test_a_stream_deleted_mid_clip_stays_deleted(settings, redis, tmp_path, api,
     assert redis.keys(f"sharpr:stream:{stream_id}*") == []
     assert Job.fetch(f"upscale-{stream_id}-0", connection=redis).get_status() == "finished"  # no retry
 
-
-def object_keys(settings: Settings, prefix: str) -> list[str]:
-    async def listed() -> list[str]:
-        async with open_store(settings) as store:
-            return await store.list_keys(prefix)
-
-    return asyncio.run(listed())

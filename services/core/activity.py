@@ -6,36 +6,27 @@ or re-encoding a long video writes nothing for that long, and was ended under it
 """
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from redis.exceptions import RedisError
 
 from services.core import keys
+from services.core.repeating import repeated
 from services.core.streams import StreamStore
 
 log = logging.getLogger(__name__)
 
 
-@contextmanager
-def kept_active(streams: StreamStore, stream_id: str, every: float) -> Iterator[None]:
+def kept_active(streams: StreamStore, stream_id: str, every: float) -> AbstractContextManager[None]:
     """Mark the stream active every `every` seconds until the block ends (only while it is
     in the index: a stream removed meanwhile is not brought back)."""
-    done = threading.Event()
 
-    def touch() -> None:
-        while not done.wait(every):
-            try:
-                streams.redis.zadd(keys.REDIS_STREAM_ACTIVITY, {stream_id: time.time()}, xx=True)
-            except RedisError:  # Redis away for a moment: the next touch makes up for it
-                log.warning("event=activity_not_refreshed stream=%s", stream_id, exc_info=True)
+    def touch() -> bool:
+        try:
+            streams.redis.zadd(keys.REDIS_STREAM_ACTIVITY, {stream_id: time.time()}, xx=True)
+        except RedisError:  # Redis away for a moment: the next touch makes up for it
+            log.warning("event=activity_not_refreshed stream=%s", stream_id, exc_info=True)
+        return True
 
-    thread = threading.Thread(target=touch, name=f"active-{stream_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
+    return repeated(every, touch, f"active-{stream_id}")

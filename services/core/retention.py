@@ -46,8 +46,6 @@ def check_not_deleted(streams: StreamStore, stream_id: str) -> None:
 
 
 async def remove_leftovers(settings: Settings, streams: StreamStore, stream_id: str) -> None:
-    """What a job wrote for a stream removed under it: its keys and objects, again."""
-    await asyncio.to_thread(streams.delete_stream, stream_id)
+    """What a job wrote for a stream removed under it: the removal again."""
     async with open_store(settings) as store:
-        removed = await store.delete_prefix(keys.stream_prefix(stream_id))
-    log.info("event=stream_leftovers_removed stream=%s objects=%d", stream_id, removed)
+        await remove_stream(streams, store, stream_id, reason="leftovers")
