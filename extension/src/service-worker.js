@@ -4,8 +4,9 @@
 // Messages are {type, target: 'service-worker', data}.
 
 import { SharprApi } from './lib/api-client.js';
-import { fromExtensionPage, serialQueue } from './lib/messages.js';
+import { fromExtensionPage } from './lib/messages.js';
 import { enhancementBody } from './lib/options.js';
+import { serialQueue } from './lib/serial-queue.js';
 import { ACTIVE_STATES, CAPTURE_KEY, claimStart, readCapture, readOptions, readStream, writeStream } from './lib/session-store.js';
 import { classifyUrl } from './lib/url-kind.js';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { fromExtensionPage, fromThisExtension, serialQueue } from '../src/lib/messages.js';
+import { fromExtensionPage, fromThisExtension } from '../src/lib/messages.js';
+import { serialQueue } from '../src/lib/serial-queue.js';
 import { IDLE_CAPTURE, claimStart } from '../src/lib/session-store.js';
 
 const ID = 'abcdefghijklmnopabcdefghijklmnop';

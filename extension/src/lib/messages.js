@@ -12,17 +12,3 @@ export function fromExtensionPage(sender, extensionId, extensionOrigin) {
 export function fromThisExtension(sender, extensionId) {
   return sender?.id === extensionId;
 }
-
-/**
- * Runs the tasks given to it one at a time, in order: read-modify-write updates of one
- * record must not interleave. A task that fails rejects its own promise only; the next
- * still runs.
- */
-export function serialQueue() {
-  let tail = Promise.resolve();
-  return (task) => {
-    const run = tail.then(task);
-    tail = run.catch(() => {});
-    return run;
-  };
-}

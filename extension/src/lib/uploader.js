@@ -3,6 +3,7 @@
 // and the queue moves on so one bad clip cannot stall the stream forever.
 
 import { retry } from './backoff.js';
+import { serialQueue } from './serial-queue.js';
 
 export class ClipUploader {
   /**
@@ -14,13 +15,14 @@ export class ClipUploader {
     this.streamId = streamId;
     this.onEvent = onEvent;
     this.retryOptions = retryOptions;
+    this.inOrder = serialQueue();
     this.tail = Promise.resolve();
     this.failed = [];
   }
 
   /** Queue clip `seq` (captured for model `tier`, if any); clips are sent one at a time, in the order they were queued. */
   enqueue(seq, blob, tier) {
-    this.tail = this.tail.then(() => this.#send(seq, blob, tier));
+    this.tail = this.inOrder(() => this.#send(seq, blob, tier));
     return this.tail;
   }
 
